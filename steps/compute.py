@@ -1,0 +1,185 @@
+"""`python -m steps.compute`: one shard of a sweep -> one Parquet object in the store.
+
+Rows are produced `chunk_rows` at a time, each chunk one row group, so memory is bounded by
+`chunk_rows` whatever the shard size. The object appears atomically when complete; a shard
+whose object is already complete and valid for this spec is skipped, so retries and resumed
+runs recompute only what is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from steps import layout
+from steps.function import ChunkFunction, FunctionError
+from steps.shards import ShardInfo, read_shard_info
+from steps.space import Space, arrow_type
+from steps.spec import Spec, SpecError, spec_from_json
+from steps.store import ObjectNotFound, Store, StoreError, open_store
+from steps.summary import PartialSummary
+
+
+class RunMismatch(Exception):
+    """The run folder already holds another spec's work: never mix two specs' shards."""
+
+
+@dataclass(frozen=True)
+class ShardOutcome:
+    key: str
+    rows: int
+    seconds: float
+    skipped: bool
+
+
+def claim_run(store: Store, spec: Spec, run_id: str) -> None:
+    """Write `spec.json` for a new run, or check that an existing run is this spec's."""
+    key = layout.spec_key(spec.name, run_id)
+    try:
+        existing = json.loads(store.get_bytes(key))
+    except ObjectNotFound:
+        started = datetime.now(UTC).isoformat(timespec="milliseconds")
+        document = {"spec_hash": spec.hash, "run_id": run_id, "started_at": started, "spec": spec.canonical()}
+        store.put_bytes(key, json.dumps(document, indent=2).encode())
+        return
+    except json.JSONDecodeError:
+        raise RunMismatch(f"{store.url(key)} is not valid JSON; refusing to write into this run") from None
+    if existing.get("spec_hash") != spec.hash:
+        raise RunMismatch(
+            f"run '{run_id}' in {store.uri} was started with spec hash "
+            f"{str(existing.get('spec_hash'))[:12]}, this spec hashes to {spec.hash[:12]}: "
+            "use a new run id instead of mixing shards of two specs"
+        )
+
+
+def existing_shard(store: Store, key: str, spec: Spec, index: int, start: int, stop: int) -> ShardInfo | None:
+    """The shard already in the store, if it is complete and belongs to this spec."""
+    try:
+        info = read_shard_info(store, key)
+    except ObjectNotFound:
+        return None
+    except StoreError as exc:
+        print(f"shard {index}: existing object is unusable, recomputing ({exc})", file=sys.stderr)
+        return None
+    problem = info.problem(spec.hash, index, spec.shards, start, stop)
+    if problem:
+        print(f"shard {index}: existing object {problem}, recomputing", file=sys.stderr)
+        return None
+    return info
+
+
+def compute_shard(spec: Spec, store: Store, run_id: str, index: int) -> ShardOutcome:
+    space = Space(spec)
+    start, stop = space.shard_range(index)
+    key = layout.shard_key(spec.name, run_id, index, spec.shards)
+    claim_run(store, spec, run_id)
+    done = existing_shard(store, key, spec, index, start, stop)
+    if done is not None:
+        return ShardOutcome(key, done.rows, done.seconds, skipped=True)
+    began = time.perf_counter()
+    function = ChunkFunction(spec)
+    summary = PartialSummary()
+    with store.atomic_writer(key) as path:
+        writer: pq.ParquetWriter | None = None
+        try:
+            for chunk_start in range(start, stop, spec.chunk_rows):
+                chunk_stop = min(chunk_start + spec.chunk_rows, stop)
+                table = _chunk_table(spec, space, function, index, chunk_start, chunk_stop)
+                summary.add(table, spec.objective)
+                if writer is None:
+                    writer = _open_writer(path, table.schema, spec)
+                writer.write_table(table, row_group_size=table.num_rows)
+            if writer is None:
+                raise FunctionError(f"shard {index} has no rows")
+            seconds = time.perf_counter() - began
+            info = ShardInfo(spec.hash, index, spec.shards, start, stop - start, seconds, summary, table.schema, None)
+            writer.add_key_value_metadata(info.to_metadata())
+        finally:
+            if writer is not None:
+                writer.close()
+    return ShardOutcome(key, stop - start, time.perf_counter() - began, skipped=False)
+
+
+def _chunk_table(
+    spec: Spec, space: Space, function: ChunkFunction, index: int, start: int, stop: int
+) -> pa.Table:
+    columns = space.decode(start, stop)
+    try:
+        outputs = function(columns)
+    except FunctionError as exc:
+        raise FunctionError(f"shard {index}, param_id [{start}, {stop}): {spec.function} {exc}") from None
+    except Exception as exc:
+        traceback.print_exc()
+        raise FunctionError(
+            f"shard {index}, param_id [{start}, {stop}): {spec.function} raised {type(exc).__name__}: {exc}"
+        ) from None
+    if spec.objective and spec.objective.column not in outputs.column_names and spec.objective.column not in columns:
+        raise FunctionError(
+            f"objective column '{spec.objective.column}' is neither an axis nor among the outputs "
+            f"{outputs.column_names} of {spec.function}"
+        )
+    types = {"param_id": pa.int64(), **{a.name: arrow_type(a) for a in spec.axes}}
+    axes = {name: pa.array(columns[name], type=dtype) for name, dtype in types.items()}
+    return pa.Table.from_pydict({**axes, **{n: outputs[n] for n in outputs.column_names}})
+
+
+def _open_writer(path: object, schema: pa.Schema, spec: Spec) -> pq.ParquetWriter:
+    # Dictionaries pay for grid axes and strings, and roughly double the cost of writing
+    # high-cardinality floats, so they are asked for by column.
+    dictionary = [a.name for a in spec.axes if not a.is_random or arrow_type(a) == pa.string()]
+    dictionary += [f.name for f in schema if pa.types.is_string(f.type) and f.name not in dictionary]
+    return pq.ParquetWriter(str(path), schema, compression="zstd", use_dictionary=dictionary)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m steps.compute", description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", required=True, help="the spec as JSON (canonical form)")
+    parser.add_argument("--store", required=True, help="store URI: folder, file:// or s3://")
+    parser.add_argument("--run-id", required=True)
+    parser.add_argument("--shard", type=int, default=_env_int("WORKER_ID"), help="default: $WORKER_ID")
+    parser.add_argument("--shards", type=int, default=_env_int("TOTAL_WORKERS"), help="default: $TOTAL_WORKERS, else the spec's")
+    return parser
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name)
+    return int(value) if value is not None and value.strip().lstrip("-").isdigit() else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        spec = spec_from_json(args.spec)
+        if args.shards is not None and args.shards != spec.shards:
+            spec = spec.with_shards(args.shards)
+        if args.shard is None:
+            raise SpecError("--shard", "is required (or set WORKER_ID)")
+        if not 0 <= args.shard < spec.shards:
+            raise SpecError("--shard", f"must be in 0..{spec.shards - 1}, got {args.shard}")
+        if not layout.RUN_ID_RE.match(args.run_id):
+            raise SpecError("--run-id", f"'{args.run_id}' is not a DNS-1123 label")
+        store = open_store(args.store)
+    except (SpecError, StoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        outcome = compute_shard(spec, store, args.run_id, args.shard)
+    except (FunctionError, StoreError, RunMismatch) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    verb = "already complete, skipped" if outcome.skipped else f"computed in {outcome.seconds:.2f}s"
+    print(f"shard {args.shard}/{spec.shards}: {outcome.rows} rows {verb} -> {store.url(outcome.key)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

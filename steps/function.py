@@ -1,0 +1,135 @@
+"""The function contract: import the user's callable, call it on a chunk, check its columns.
+
+A vectorized function is called once per chunk with each axis as a keyword array (and
+`param_id` if its signature asks for it). A scalar one (`vectorized = false`) is called once
+per row with Python scalars: the migration path from a per-parameter loop, and slow.
+Either returns columns: a mapping of arrays (scalars per row for a scalar function), a
+pyarrow Table, or a pandas DataFrame.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from steps.spec import Spec
+
+
+class FunctionError(Exception):
+    """The user's function could not be loaded, failed, or returned the wrong thing."""
+
+
+def import_function(reference: str) -> Callable[..., Any]:
+    """Import `package.module:callable`; FunctionError with one line if that fails."""
+    module_name, _, attribute = reference.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise FunctionError(f"cannot import module '{module_name}' for function '{reference}': {exc}") from None
+    function = getattr(module, attribute, None)
+    if not callable(function):
+        raise FunctionError(f"module '{module_name}' has no callable '{attribute}' (function '{reference}')")
+    return function
+
+
+class ChunkFunction:
+    """The spec's function bound to the spec's axes: columns in, a pyarrow Table out."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self.function = import_function(spec.function)
+        self.axis_names = [a.name for a in spec.axes]
+        self.wants_param_id = _accepts(self.function, "param_id")
+        self.schema: pa.Schema | None = None  # fixed by the first chunk
+
+    def __call__(self, columns: Mapping[str, np.ndarray]) -> pa.Table:
+        kwargs = {name: columns[name] for name in self.axis_names}
+        if self.wants_param_id:
+            kwargs["param_id"] = columns["param_id"]
+        rows = len(columns["param_id"])
+        raw = self._call_vectorized(kwargs) if self.spec.vectorized else self._call_rows(kwargs, rows)
+        outputs = self._check(_as_columns(raw, self.spec.vectorized), rows)
+        return self._conform(outputs)
+
+    def _call_vectorized(self, kwargs: dict[str, np.ndarray]) -> Any:
+        return self.function(**kwargs)
+
+    def _call_rows(self, kwargs: dict[str, np.ndarray], rows: int) -> dict[str, list[Any]]:
+        collected: dict[str, list[Any]] = {}
+        as_lists = {name: values.tolist() for name, values in kwargs.items()}
+        for i in range(rows):
+            result = self.function(**{name: values[i] for name, values in as_lists.items()})
+            if not isinstance(result, Mapping):
+                raise FunctionError(
+                    f"a scalar function must return a mapping of column to value, got {type(result).__name__}"
+                )
+            if i == 0:
+                collected = {str(name): [] for name in result}
+            if len(result) != len(collected) or any(name not in collected for name in result):
+                raise FunctionError(f"returned columns {sorted(result)} at row {i}, but {sorted(collected)} before")
+            for name, value in result.items():
+                collected[name].append(value)
+        return collected
+
+    def _check(self, outputs: dict[str, pa.Array], rows: int) -> dict[str, pa.Array]:
+        if not outputs:
+            raise FunctionError("returned no columns")
+        for name, values in outputs.items():
+            if name == "param_id" or name in self.axis_names:
+                raise FunctionError(f"returned a column '{name}', which is the name of an axis")
+            if len(values) != rows:
+                raise FunctionError(f"returned {len(values)} values for column '{name}', expected {rows}")
+        return outputs
+
+    def _conform(self, outputs: dict[str, pa.Array]) -> pa.Table:
+        """Keep every chunk on the first chunk's schema, so row groups (and shards) agree."""
+        table = pa.table(outputs)
+        if self.schema is None:
+            self.schema = table.schema
+            return table
+        if table.schema.names != self.schema.names:
+            raise FunctionError(f"returned columns {table.schema.names}, but {self.schema.names} before")
+        try:
+            return table.cast(self.schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise FunctionError(f"column types changed between chunks ({exc})") from None
+
+
+def _accepts(function: Callable[..., Any], name: str) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def _as_columns(raw: Any, vectorized: bool) -> dict[str, pa.Array]:
+    if isinstance(raw, pa.Table):
+        return {name: raw[name].combine_chunks() for name in raw.column_names}
+    if isinstance(raw, Mapping):
+        return {str(name): _as_array(name, values, vectorized) for name, values in raw.items()}
+    if type(raw).__module__.startswith("pandas") and hasattr(raw, "columns"):
+        table = pa.Table.from_pandas(raw, preserve_index=False)
+        return {name: table[name].combine_chunks() for name in table.column_names}
+    raise FunctionError(
+        f"must return a mapping of columns, a pyarrow Table or a pandas DataFrame, got {type(raw).__name__}"
+    )
+
+
+def _as_array(name: Any, values: Any, vectorized: bool) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values
+    array = np.asarray(values) if vectorized else values
+    if vectorized and array.ndim != 1:
+        raise FunctionError(f"column '{name}' must be one-dimensional, got shape {array.shape}")
+    try:
+        return pa.array(array)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise FunctionError(f"column '{name}' cannot be stored: {exc}") from None

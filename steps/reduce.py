@@ -1,0 +1,215 @@
+"""`python -m steps.reduce`: verify every shard, then merge them into one result and summary.
+
+Everything is checked from the shards' footers before a single byte of output is written:
+a missing, unreadable, foreign, short or misplaced shard, or an object that should not be
+there, fails the reduce with a message naming it, and no result is written. The merge
+streams rows into row groups of a fixed size, so the result file does not depend on how
+the sweep was sharded or chunked, and memory is bounded by one row group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from steps import layout
+from steps.shards import ShardInfo, read_shard_info
+from steps.space import Space
+from steps.spec import Spec, SpecError, spec_from_json
+from steps.store import Store, StoreError, open_store
+from steps.summary import PartialSummary, json_safe
+
+RESULT_ROW_GROUP_ROWS = 1 << 20
+
+
+class ShardProblem(Exception):
+    """A shard (or a stray object) that makes a complete, correct result impossible."""
+
+
+@dataclass(frozen=True)
+class ReduceOutcome:
+    rows: int
+    summary: dict[str, Any]
+
+
+def verify_shards(store: Store, spec: Spec, run_id: str) -> list[ShardInfo]:
+    """Every expected shard, checked from its footer; ShardProblem names the first bad one."""
+    space = Space(spec)
+    expected = [layout.shard_key(spec.name, run_id, i, spec.shards) for i in range(spec.shards)]
+    present = set(store.list(layout.shards_prefix(spec.name, run_id)))
+    strays = sorted(present - set(expected))
+    if strays:
+        raise ShardProblem(f"{store.url(strays[0])} is not a shard of this run ({len(strays)} unexpected object(s))")
+    infos = []
+    for index, key in enumerate(expected):
+        if key not in present:
+            raise ShardProblem(f"shard {index} is missing: {store.url(key)}")
+        try:
+            info = read_shard_info(store, key)
+        except StoreError as exc:
+            raise ShardProblem(f"shard {index}: {exc}") from None
+        start, stop = space.shard_range(index)
+        problem = info.problem(spec.hash, index, spec.shards, start, stop)
+        if problem:
+            raise ShardProblem(f"shard {index} ({store.url(key)}) {problem}")
+        if infos and info.schema != infos[0].schema:
+            raise ShardProblem(
+                f"shard {index} ({store.url(key)}) has columns {info.schema} unlike shard 0's {infos[0].schema}"
+            )
+        infos.append(info)
+    return infos
+
+
+def merge_shards(store: Store, spec: Spec, run_id: str, infos: list[ShardInfo], path: Path) -> int:
+    """Stream all shards, in order, into one Parquet file at `path` with fixed-size row groups."""
+    schema = infos[0].schema.with_metadata({"ttg.spec_hash": spec.hash, "ttg.rows": str(sum(i.rows for i in infos))})
+    dictionary = [f.name for f in schema if f.name != "param_id" and _wants_dictionary(spec, f)]
+    pending: list[pa.RecordBatch] = []
+    pending_rows = written = 0
+    with pq.ParquetWriter(str(path), schema, compression="zstd", use_dictionary=dictionary) as writer:
+        for info in infos:
+            key = layout.shard_key(spec.name, run_id, info.index, info.count)
+            with store.open_read(key) as handle:
+                for batch in pq.ParquetFile(handle).iter_batches(batch_size=RESULT_ROW_GROUP_ROWS):
+                    pending.append(batch)
+                    pending_rows += batch.num_rows
+                    while pending_rows >= RESULT_ROW_GROUP_ROWS:
+                        table = pa.Table.from_batches(pending, schema=infos[0].schema)
+                        writer.write_table(table.slice(0, RESULT_ROW_GROUP_ROWS), row_group_size=RESULT_ROW_GROUP_ROWS)
+                        rest = table.slice(RESULT_ROW_GROUP_ROWS)
+                        pending, pending_rows = rest.to_batches(), rest.num_rows
+                        written += RESULT_ROW_GROUP_ROWS
+        if pending_rows:
+            writer.write_table(pa.Table.from_batches(pending, schema=infos[0].schema), row_group_size=RESULT_ROW_GROUP_ROWS)
+            written += pending_rows
+    return written
+
+
+def _wants_dictionary(spec: Spec, field: pa.Field) -> bool:
+    grid = {a.name for a in spec.axes if not a.is_random}
+    return field.name in grid or pa.types.is_string(field.type)
+
+
+def build_summary(spec: Spec, run_id: str, infos: list[ShardInfo], reduce_seconds: float) -> dict[str, Any]:
+    merged = PartialSummary()
+    for info in infos:
+        merged = merged.merge(info.summary, spec.objective)
+    seconds = [info.seconds for info in infos]
+    columns = {
+        name: {
+            "type": stats.type,
+            "count": stats.count,
+            "nulls": stats.nulls,
+            "nans": stats.nans,
+            "min": stats.min,
+            "max": stats.max,
+            "mean": stats.mean,
+        }
+        for name, stats in merged.columns.items()
+    }
+    objective = None
+    if spec.objective:
+        objective = {
+            "column": spec.objective.column,
+            "goal": spec.objective.goal,
+            "top_k": spec.objective.top_k,
+            "best": merged.top,
+        }
+    return json_safe(
+        {
+            "name": spec.name,
+            "run_id": run_id,
+            "spec_hash": spec.hash,
+            "rows": merged.rows,
+            "shards": spec.shards,
+            "columns": columns,
+            "objective": objective,
+            "timings": {
+                "shard_seconds_total": sum(seconds),
+                "shard_seconds_max": max(seconds),
+                "shard_seconds_min": min(seconds),
+                "reduce_seconds": reduce_seconds,
+            },
+            "versions": _versions(),
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+    )
+
+
+def _versions() -> dict[str, str]:
+    try:
+        ttg = importlib_metadata.version("ttg")
+    except importlib_metadata.PackageNotFoundError:
+        ttg = "unknown"
+    return {"ttg": ttg, "numpy": np.__version__, "pyarrow": pa.__version__, "python": platform.python_version()}
+
+
+def reduce_run(store: Store, spec: Spec, run_id: str) -> ReduceOutcome:
+    """Verify, merge, summarise; `_SUCCESS` is written last and only if all else succeeded."""
+    began = time.perf_counter()
+    infos = verify_shards(store, spec, run_id)
+    with store.atomic_writer(layout.result_key(spec.name, run_id)) as path:
+        rows = merge_shards(store, spec, run_id, infos, path)
+    summary = build_summary(spec, run_id, infos, time.perf_counter() - began)
+    store.put_bytes(layout.summary_key(spec.name, run_id), json.dumps(summary, indent=2).encode())
+    success = {"rows": rows, "spec_hash": spec.hash, "finished_at": summary["finished_at"]}
+    store.put_bytes(layout.success_key(spec.name, run_id), json.dumps(success).encode())
+    return ReduceOutcome(rows, summary)
+
+
+def write_outputs(directory: Path, outcome: ReduceOutcome) -> None:
+    """Small scalars for Argo output parameters (the UI shows them); anything big is in the store."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "rows").write_text(str(outcome.rows))
+    objective = outcome.summary.get("objective") or {}
+    best = (objective.get("best") or [None])[0]
+    (directory / "best").write_text(json.dumps(best, separators=(",", ":")))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m steps.reduce", description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", required=True, help="the spec as JSON (canonical form)")
+    parser.add_argument("--store", required=True, help="store URI: folder, file:// or s3://")
+    parser.add_argument("--run-id", required=True)
+    parser.add_argument("--outputs", type=Path, help="folder for Argo output parameters (rows, best)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        spec = spec_from_json(args.spec)
+        if not layout.RUN_ID_RE.match(args.run_id):
+            raise SpecError("--run-id", f"'{args.run_id}' is not a DNS-1123 label")
+        store = open_store(args.store)
+    except (SpecError, StoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        outcome = reduce_run(store, spec, args.run_id)
+    except ShardProblem as exc:
+        print(f"error: reduce refused, no result written: {exc}", file=sys.stderr)
+        return 1
+    except StoreError as exc:
+        print(f"error: reduce failed: {exc}", file=sys.stderr)
+        return 1
+    if args.outputs:
+        write_outputs(args.outputs, outcome)
+    print(f"reduce: {outcome.rows} rows from {spec.shards} shards -> {store.url(layout.result_key(spec.name, args.run_id))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

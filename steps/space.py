@@ -1,0 +1,162 @@
+"""The parameter space: row count, arithmetic decode of any `param_id` range, shard ranges.
+
+Every value is a pure function of `param_id` (and the spec), so a pod computes its own rows
+from its shard index alone and the result cannot depend on how the rows were split.
+
+- Grid axes form a mixed-radix number in `itertools.product` order (last axis fastest);
+  `param_id = grid_index * samples + sample_index`.
+- Random axes draw from SplitMix64 keyed by `(seed, axis name, stream)` and counted by
+  `param_id`: a counter-based generator, so row `p` gets the same draw in any chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from steps.spec import Axis, Spec
+
+_GOLDEN = 0x9E3779B97F4A7C15
+_TWO_POW_53 = float(1 << 53)
+
+
+def grid_length(axis: Axis) -> int:
+    """Number of points on a grid axis."""
+    if axis.kind in ("linspace", "logspace"):
+        return int(axis.args[2])
+    if axis.kind == "range":
+        start, stop, step = (int(v) for v in axis.args)
+        return len(range(start, stop, step))
+    if axis.kind == "values":
+        return len(axis.args)
+    raise ValueError(f"{axis.kind} is not a grid axis")
+
+
+def arrow_type(axis: Axis) -> pa.DataType:
+    """The column type an axis decodes to."""
+    if axis.kind in ("values", "choice"):
+        first = axis.args[0]
+        if isinstance(first, bool):
+            return pa.bool_()
+        if isinstance(first, int):
+            return pa.int64()
+        if isinstance(first, str):
+            return pa.string()
+        return pa.float64()
+    return pa.int64() if axis.kind == "range" else pa.float64()
+
+
+def shard_range(index: int, count: int, rows: int) -> tuple[int, int]:
+    """Contiguous, balanced `[start, stop)` of shard `index`: sizes differ by at most one row."""
+    if not 0 <= index < count:
+        raise ValueError(f"shard index {index} is outside 0..{count - 1}")
+    return index * rows // count, (index + 1) * rows // count
+
+
+@dataclass(frozen=True)
+class _GridAxis:
+    axis: Axis
+    length: int
+    stride: int  # grid-index units per step of this axis
+
+
+class Space:
+    """Decodes rows of one spec; cheap to build, holds no per-row state."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        grid = [a for a in spec.axes if not a.is_random]
+        lengths = [grid_length(a) for a in grid]
+        strides = [math.prod(lengths[i + 1 :]) for i in range(len(grid))]
+        self._grid = {a.name: _GridAxis(a, n, s) for a, n, s in zip(grid, lengths, strides, strict=True)}
+        self.grid_rows = math.prod(lengths)
+        self.rows = self.grid_rows * spec.samples
+
+    def shard_range(self, index: int, count: int | None = None) -> tuple[int, int]:
+        return shard_range(index, self.spec.shards if count is None else count, self.rows)
+
+    def decode(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Columns for rows `[start, stop)`: `param_id` first, then each axis in spec order."""
+        if not 0 <= start <= stop <= self.rows:
+            raise ValueError(f"rows [{start}, {stop}) are outside the space of {self.rows} rows")
+        param_id = np.arange(start, stop, dtype=np.int64)
+        grid_index = param_id // self.spec.samples if self.spec.samples > 1 else param_id
+        columns: dict[str, np.ndarray] = {"param_id": param_id}
+        for axis in self.spec.axes:
+            if axis.is_random:
+                columns[axis.name] = _draw(axis, self.spec.seed, param_id)
+            else:
+                g = self._grid[axis.name]
+                index = (grid_index // g.stride) % g.length if g.stride > 1 else grid_index % g.length
+                columns[axis.name] = _grid_values(axis, index)
+        return columns
+
+
+def _grid_values(axis: Axis, index: np.ndarray) -> np.ndarray:
+    """Values at positions `index`, bit-identical to numpy's linspace/logspace/arange."""
+    if axis.kind == "range":
+        start, _, step = (int(v) for v in axis.args)
+        return start + index * step
+    if axis.kind == "values":
+        return np.asarray(axis.args)[index]
+    start, stop, num = float(axis.args[0]), float(axis.args[1]), int(axis.args[2])
+    values = _linspace_at(start, stop, num, index)
+    return np.power(10.0, values) if axis.kind == "logspace" else values
+
+
+def _linspace_at(start: float, stop: float, num: int, index: np.ndarray) -> np.ndarray:
+    """`np.linspace(start, stop, num)[index]` without materialising the axis (same float ops)."""
+    positions = index.astype(np.float64)
+    if num == 1:
+        return positions * (stop - start) + start
+    div = num - 1
+    delta = np.float64(stop) - np.float64(start)
+    step = delta / div
+    values = (positions / div) * delta if step == 0 else positions * step
+    values += start
+    values[index == num - 1] = stop
+    return values
+
+
+def _stream_key(seed: int, axis: str, stream: int) -> int:
+    digest = hashlib.sha256(f"ttg\0{seed}\0{axis}\0{stream}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+def _splitmix64(key: int, counter: np.ndarray) -> np.ndarray:
+    """SplitMix64 output number `counter` of the stream `key` (uint64 arithmetic wraps)."""
+    z = counter.astype(np.uint64) * np.uint64(_GOLDEN) + np.uint64(key)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def uniform01(seed: int, axis: str, stream: int, param_id: np.ndarray) -> np.ndarray:
+    """Uniform doubles in [0, 1) from the top 53 bits of each draw."""
+    bits = _splitmix64(_stream_key(seed, axis, stream), param_id)
+    return (bits >> np.uint64(11)).astype(np.float64) / _TWO_POW_53
+
+
+def _draw(axis: Axis, seed: int, param_id: np.ndarray) -> np.ndarray:
+    u = uniform01(seed, axis.name, 0, param_id)
+    if axis.kind == "uniform":
+        low, high = float(axis.args[0]), float(axis.args[1])
+        return low + (high - low) * u
+    if axis.kind == "loguniform":
+        log_low, log_high = math.log(float(axis.args[0])), math.log(float(axis.args[1]))
+        return np.exp(log_low + (log_high - log_low) * u)
+    if axis.kind == "normal":
+        # Box-Muller on two independent streams; 1 - u lies in (0, 1], so log is finite.
+        mean, std = float(axis.args[0]), float(axis.args[1])
+        u2 = uniform01(seed, axis.name, 1, param_id)
+        radius = np.sqrt(-2.0 * np.log1p(-u))
+        return mean + std * radius * np.cos(2.0 * math.pi * u2)
+    if axis.kind == "choice":
+        n = len(axis.args)
+        index = np.minimum((u * n).astype(np.int64), n - 1)
+        return np.asarray(axis.args)[index]
+    raise ValueError(f"{axis.kind} is not a random axis")

@@ -1,0 +1,318 @@
+"""File and S3 stores behind one small interface, with atomic writes.
+
+A store is a URI: a folder (`runs`, `/abs/path`, `file:///abs/path`) or `s3://bucket/prefix`.
+Keys are `/`-separated paths below it. Writers never expose half an object: a folder write
+goes to a hidden temp file renamed into place; an S3 write is one PUT or one completed
+multipart upload of a finished local file. S3 settings come from the same environment
+variables DuckDB, Polars and pyarrow read (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, ...).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+from urllib.parse import urlsplit
+
+T = TypeVar("T")
+
+
+class StoreError(Exception):
+    """A store could not do what was asked; the message names the object and where it lives."""
+
+
+class ObjectNotFound(StoreError):
+    """The object does not exist (as opposed to: could not be reached)."""
+
+
+class Store(ABC):
+    uri: str
+
+    def url(self, key: str) -> str:
+        """The full URI of `key`, for messages and for other tools."""
+        return f"{self.uri.rstrip('/')}/{key}"
+
+    @abstractmethod
+    def atomic_writer(self, key: str) -> contextlib.AbstractContextManager[Path]:
+        """Yield a local path to write; on clean exit the file becomes `key` atomically."""
+
+    @abstractmethod
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+
+    @abstractmethod
+    def get_bytes(self, key: str) -> bytes: ...
+
+    @abstractmethod
+    def open_read(self, key: str) -> BinaryIO:
+        """A seekable binary reader (what pyarrow needs to read Parquet footers and row groups)."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def list(self, prefix: str) -> list[str]:
+        """Keys below `prefix`, sorted; temp files of unfinished writes are not listed."""
+
+
+def open_store(uri: str) -> Store:
+    """The store a URI names; unsupported schemes are refused here, before any work."""
+    if uri.startswith("s3://"):
+        return S3Store(uri)
+    parts = urlsplit(uri)
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise StoreError(f"file URI must be file:///absolute/path, got {uri}")
+        return FileStore(Path(parts.path))
+    if parts.scheme and len(parts.scheme) > 1:  # "C:" style drive letters are paths
+        raise StoreError(f"unsupported store scheme '{parts.scheme}://' in {uri} (use a folder, file:// or s3://)")
+    if not uri:
+        raise StoreError("store URI is empty")
+    return FileStore(Path(uri))
+
+
+class FileStore(Store):
+    def __init__(self, root: Path) -> None:
+        self.root = root.absolute()
+        self.uri = self.root.as_uri()
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*key.split("/"))
+
+    @contextlib.contextmanager
+    def atomic_writer(self, key: str) -> Iterator[Path]:
+        target = self._path(key)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create {target.parent}: {exc.strerror}") from None
+        temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+        try:
+            yield temp
+            with temp.open("rb+") as handle:
+                os.fsync(handle.fileno())
+            temp.replace(target)
+        except OSError as exc:
+            raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from None
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        with self.atomic_writer(key) as path:
+            path.write_bytes(data)
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFound(f"{self.url(key)} does not exist") from None
+        except OSError as exc:
+            raise StoreError(f"cannot read {self.url(key)}: {exc.strerror}") from None
+
+    def open_read(self, key: str) -> BinaryIO:
+        try:
+            return self._path(key).open("rb")
+        except FileNotFoundError:
+            raise ObjectNotFound(f"{self.url(key)} does not exist") from None
+        except OSError as exc:
+            raise StoreError(f"cannot read {self.url(key)}: {exc.strerror}") from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str) -> list[str]:
+        base = self._path(prefix)
+        if not base.is_dir():
+            return []
+        keys = []
+        for path in base.rglob("*"):
+            if path.is_file() and not path.name.startswith("."):
+                keys.append(path.relative_to(self.root).as_posix())
+        return sorted(keys)
+
+
+# --- S3 ---------------------------------------------------------------------------------
+
+RETRYABLE_S3_CODES = frozenset(
+    {"InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout", "RequestTimeTooSkewed"}
+)
+
+
+class S3Store(Store):
+    """An S3 (MinIO, AWS, moto, ...) bucket and prefix through the minio client."""
+
+    def __init__(self, uri: str) -> None:
+        import minio
+        import urllib3
+        from minio.helpers import check_bucket_name
+
+        parts = urlsplit(uri)
+        if not parts.netloc:
+            raise StoreError(f"S3 URI needs a bucket: s3://bucket/prefix, got {uri}")
+        self.bucket = parts.netloc
+        try:
+            check_bucket_name(self.bucket, strict=True)
+        except ValueError:
+            raise StoreError(f"'{self.bucket}' is not a valid S3 bucket name (in {uri})") from None
+        self.prefix = parts.path.strip("/")
+        self.uri = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        endpoint = endpoint or "https://s3.amazonaws.com"
+        if "://" not in endpoint:
+            endpoint = f"https://{endpoint}"
+        end = urlsplit(endpoint)
+        self.endpoint = endpoint
+        self.attempts = max(1, int(os.environ.get("TTG_S3_ATTEMPTS", "6")))
+        self.backoff = float(os.environ.get("TTG_S3_BACKOFF", "0.5"))
+        # Retries live in one place (`_call`), so the client itself must not retry.
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=5, read=60),
+            retries=urllib3.Retry(total=0, connect=0, read=0, redirect=2, status=0),
+            maxsize=8,
+        )
+        try:
+            self.client = minio.Minio(
+                end.netloc,
+                access_key=os.environ.get("AWS_ACCESS_KEY_ID"),
+                secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
+                session_token=os.environ.get("AWS_SESSION_TOKEN"),
+                secure=end.scheme == "https",
+                region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+                http_client=http,
+            )
+        except ValueError as exc:
+            raise StoreError(f"bad S3 endpoint {endpoint}: {exc}") from None
+
+    def _name(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _call(self, what: str, key: str, fn: Callable[[], T]) -> T:
+        """Run one S3 call, retrying transient failures with exponential backoff."""
+        from minio.error import S3Error, ServerError
+        from urllib3.exceptions import HTTPError
+
+        delay = self.backoff
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return fn()
+            except S3Error as exc:
+                if exc.code in ("NoSuchKey", "NotFound", "ResourceNotFound"):
+                    raise ObjectNotFound(f"{self.url(key)} does not exist") from None
+                if exc.code not in RETRYABLE_S3_CODES:
+                    raise StoreError(self._explain(what, key, exc.code, exc.message)) from None
+                reason = f"{exc.code}: {exc.message}"
+            except ServerError as exc:
+                reason = f"HTTP {exc.status_code}"
+            except (HTTPError, OSError) as exc:
+                reason = type(exc).__name__
+            if attempt == self.attempts:
+                raise StoreError(
+                    f"cannot {what} {self.url(key)} at {self.endpoint}: {reason} "
+                    f"(gave up after {self.attempts} attempts)"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 8.0)
+        raise AssertionError("unreachable")
+
+    def _explain(self, what: str, key: str, code: str | None, message: str | None) -> str:
+        where = f"{self.url(key)} at {self.endpoint}"
+        if code == "NoSuchBucket":
+            return f"cannot {what} {where}: bucket '{self.bucket}' does not exist"
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"):
+            return f"cannot {what} {where}: {code} (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)"
+        return f"cannot {what} {where}: {code}: {message}"
+
+    @contextlib.contextmanager
+    def atomic_writer(self, key: str) -> Iterator[Path]:
+        handle, name = tempfile.mkstemp(prefix="ttg-", suffix=".part")
+        os.close(handle)
+        temp = Path(name)
+        try:
+            yield temp
+            self._call(
+                "write", key, lambda: self.client.fput_object(self.bucket, self._name(key), str(temp))
+            )
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self._call(
+            "write",
+            key,
+            lambda: self.client.put_object(self.bucket, self._name(key), io.BytesIO(data), len(data)),
+        )
+
+    def get_bytes(self, key: str) -> bytes:
+        return self._call("read", key, lambda: self._read_range(key, 0, 0))
+
+    def _read_range(self, key: str, offset: int, length: int) -> bytes:
+        response = self.client.get_object(self.bucket, self._name(key), offset=offset, length=length)
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
+
+    def size(self, key: str) -> int:
+        stat = self._call("stat", key, lambda: self.client.stat_object(self.bucket, self._name(key)))
+        return int(stat.size or 0)
+
+    def open_read(self, key: str) -> BinaryIO:
+        raw = _RangeReader(self, key, self.size(key))
+        return io.BufferedReader(raw, buffer_size=1 << 20)  # type: ignore[return-value]
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.size(key)
+        except ObjectNotFound:
+            return False
+        return True
+
+    def list(self, prefix: str) -> list[str]:
+        full = self._name(prefix).rstrip("/") + "/"
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        objects = self._call(
+            "list",
+            prefix,
+            lambda: list(self.client.list_objects(self.bucket, prefix=full, recursive=True)),
+        )
+        return sorted(str(o.object_name)[strip:] for o in objects)
+
+
+class _RangeReader(io.RawIOBase):
+    """Random access to one S3 object by ranged GETs, each retried like any other call."""
+
+    def __init__(self, store: S3Store, key: str, size: int) -> None:
+        self.store, self.key, self.size, self.pos = store, key, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        length = min(len(buffer), self.size - self.pos)
+        if length <= 0:
+            return 0
+        start = self.pos
+        data = self.store._call(
+            "read", self.key, lambda: self.store._read_range(self.key, start, length)
+        )
+        buffer[: len(data)] = data
+        self.pos += len(data)
+        return len(data)

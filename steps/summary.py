@@ -1,0 +1,155 @@
+"""Mergeable statistics and top-k.
+
+Each shard stores a partial summary in its Parquet footer; reduce merges them in O(shards)
+without rereading rows. Statistics are associative (count, nulls, NaNs, min, max, sum), and
+top-k is kept as whole rows ordered by (objective, param_id), so merging partials gives the
+same rows whatever the sharding. The mean is sum/count: it may differ in the last bits
+between shardings, because float addition is not associative.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from steps.spec import Objective
+
+
+@dataclass
+class ColumnStats:
+    type: str
+    count: int = 0  # valid values: not null, not NaN
+    nulls: int = 0
+    nans: int = 0
+    min: Any = None
+    max: Any = None
+    sum: float | None = None  # None for non-numeric columns
+
+    @classmethod
+    def of(cls, column: pa.ChunkedArray | pa.Array) -> ColumnStats:
+        stats = cls(type=str(column.type), nulls=column.null_count)
+        if pa.types.is_floating(column.type):
+            nan = pc.is_nan(column)
+            stats.nans = int(pc.sum(nan).as_py() or 0)
+            if stats.nans:
+                column = pc.filter(column, pc.invert(nan))
+        stats.count = len(column) - column.null_count
+        if stats.count:
+            low_high = pc.min_max(column)
+            stats.min, stats.max = low_high["min"].as_py(), low_high["max"].as_py()
+            if _is_numeric(column.type):
+                stats.sum = float(pc.sum(column.cast(pa.float64())).as_py())
+        elif _is_numeric(column.type):
+            stats.sum = 0.0
+        return stats
+
+    def merge(self, other: ColumnStats) -> ColumnStats:
+        if self.type != other.type:
+            raise ValueError(f"column type {other.type} does not match {self.type}")
+        return ColumnStats(
+            type=self.type,
+            count=self.count + other.count,
+            nulls=self.nulls + other.nulls,
+            nans=self.nans + other.nans,
+            min=_pick(min, self.min, other.min),
+            max=_pick(max, self.max, other.max),
+            sum=None if self.sum is None or other.sum is None else self.sum + other.sum,
+        )
+
+    @property
+    def mean(self) -> float | None:
+        return self.sum / self.count if self.sum is not None and self.count else None
+
+
+def _is_numeric(dtype: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_boolean(dtype))
+
+
+def _pick(choose: Any, a: Any, b: Any) -> Any:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return choose(a, b)
+
+
+@dataclass
+class PartialSummary:
+    """Statistics and best rows of some rows of a sweep; `merge` combines two."""
+
+    rows: int = 0
+    columns: dict[str, ColumnStats] = field(default_factory=dict)
+    top: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, table: pa.Table, objective: Objective | None) -> None:
+        chunk = PartialSummary(
+            rows=table.num_rows,
+            columns={name: ColumnStats.of(table[name]) for name in table.column_names},
+            top=top_rows(table, objective) if objective else [],
+        )
+        merged = self.merge(chunk, objective)
+        self.rows, self.columns, self.top = merged.rows, merged.columns, merged.top
+
+    def merge(self, other: PartialSummary, objective: Objective | None) -> PartialSummary:
+        columns = dict(self.columns)
+        for name, stats in other.columns.items():
+            columns[name] = columns[name].merge(stats) if name in columns else stats
+        top = _best(self.top + other.top, objective) if objective else []
+        return PartialSummary(rows=self.rows + other.rows, columns=columns, top=top)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "columns": {name: asdict(stats) for name, stats in self.columns.items()},
+            "top": self.top,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PartialSummary:
+        return cls(
+            rows=int(data["rows"]),
+            columns={name: ColumnStats(**stats) for name, stats in data["columns"].items()},
+            top=list(data["top"]),
+        )
+
+
+def _sort_key(objective: Objective) -> Any:
+    sign = 1.0 if objective.goal == "min" else -1.0
+    return lambda row: (sign * row[objective.column], row["param_id"])
+
+
+def _best(rows: list[dict[str, Any]], objective: Objective) -> list[dict[str, Any]]:
+    return sorted(rows, key=_sort_key(objective))[: objective.top_k]
+
+
+def top_rows(table: pa.Table, objective: Objective) -> list[dict[str, Any]]:
+    """The k best rows of a table by the objective, ties broken by `param_id`."""
+    if objective.column not in table.column_names:
+        raise KeyError(objective.column)
+    column = table[objective.column]
+    valid = pc.is_valid(column)
+    if pa.types.is_floating(column.type):
+        valid = pc.and_(valid, pc.invert(pc.is_nan(column)))
+    candidates = table.filter(valid)
+    order = "ascending" if objective.goal == "min" else "descending"
+    best = pc.select_k_unstable(
+        candidates,
+        k=min(objective.top_k, candidates.num_rows),
+        sort_keys=[(objective.column, order), ("param_id", "ascending")],
+    )
+    return _best(candidates.take(best).to_pylist(), objective)
+
+
+def json_safe(value: Any) -> Any:
+    """JSON has no NaN or infinities: spell them as strings rather than emit invalid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
