@@ -25,11 +25,11 @@ from steps.function import ChunkFunction, FunctionError
 from steps.shards import ShardInfo, read_shard_info
 from steps.space import Space, arrow_type
 from steps.spec import Spec, SpecError, spec_from_json
-from steps.store import ObjectNotFound, Store, StoreError, open_store
+from steps.store import ObjectNotFoundError, Store, StoreError, open_store
 from steps.summary import PartialSummary
 
 
-class RunMismatch(Exception):
+class RunMismatchError(Exception):
     """The run folder already holds another spec's work: never mix two specs' shards."""
 
 
@@ -46,26 +46,35 @@ def claim_run(store: Store, spec: Spec, run_id: str) -> None:
     key = layout.spec_key(spec.name, run_id)
     try:
         existing = json.loads(store.get_bytes(key))
-    except ObjectNotFound:
+    except ObjectNotFoundError:
         started = datetime.now(UTC).isoformat(timespec="milliseconds")
-        document = {"spec_hash": spec.hash, "run_id": run_id, "started_at": started, "spec": spec.canonical()}
+        document = {
+            "spec_hash": spec.hash,
+            "run_id": run_id,
+            "started_at": started,
+            "spec": spec.canonical(),
+        }
         store.put_bytes(key, json.dumps(document, indent=2).encode())
         return
     except json.JSONDecodeError:
-        raise RunMismatch(f"{store.url(key)} is not valid JSON; refusing to write into this run") from None
+        raise RunMismatchError(
+            f"{store.url(key)} is not valid JSON; refusing to write into this run"
+        ) from None
     if existing.get("spec_hash") != spec.hash:
-        raise RunMismatch(
+        raise RunMismatchError(
             f"run '{run_id}' in {store.uri} was started with spec hash "
             f"{str(existing.get('spec_hash'))[:12]}, this spec hashes to {spec.hash[:12]}: "
             "use a new run id instead of mixing shards of two specs"
         )
 
 
-def existing_shard(store: Store, key: str, spec: Spec, index: int, start: int, stop: int) -> ShardInfo | None:
+def existing_shard(
+    store: Store, key: str, spec: Spec, index: int, start: int, stop: int
+) -> ShardInfo | None:
     """The shard already in the store, if it is complete and belongs to this spec."""
     try:
         info = read_shard_info(store, key)
-    except ObjectNotFound:
+    except ObjectNotFoundError:
         return None
     except StoreError as exc:
         print(f"shard {index}: existing object is unusable, recomputing ({exc})", file=sys.stderr)
@@ -101,7 +110,17 @@ def compute_shard(spec: Spec, store: Store, run_id: str, index: int) -> ShardOut
             if writer is None:
                 raise FunctionError(f"shard {index} has no rows")
             seconds = time.perf_counter() - began
-            info = ShardInfo(spec.hash, index, spec.shards, start, stop - start, seconds, summary, table.schema, None)
+            info = ShardInfo(
+                spec.hash,
+                index,
+                spec.shards,
+                start,
+                stop - start,
+                seconds,
+                summary,
+                table.schema,
+                None,
+            )
             writer.add_key_value_metadata(info.to_metadata())
         finally:
             if writer is not None:
@@ -116,13 +135,19 @@ def _chunk_table(
     try:
         outputs = function(columns)
     except FunctionError as exc:
-        raise FunctionError(f"shard {index}, param_id [{start}, {stop}): {spec.function} {exc}") from None
+        raise FunctionError(
+            f"shard {index}, param_id [{start}, {stop}): {spec.function} {exc}"
+        ) from None
     except Exception as exc:
         traceback.print_exc()
         raise FunctionError(
             f"shard {index}, param_id [{start}, {stop}): {spec.function} raised {type(exc).__name__}: {exc}"
         ) from None
-    if spec.objective and spec.objective.column not in outputs.column_names and spec.objective.column not in columns:
+    if (
+        spec.objective
+        and spec.objective.column not in outputs.column_names
+        and spec.objective.column not in columns
+    ):
         raise FunctionError(
             f"objective column '{spec.objective.column}' is neither an axis nor among the outputs "
             f"{outputs.column_names} of {spec.function}"
@@ -136,17 +161,28 @@ def _open_writer(path: object, schema: pa.Schema, spec: Spec) -> pq.ParquetWrite
     # Dictionaries pay for grid axes and strings, and roughly double the cost of writing
     # high-cardinality floats, so they are asked for by column.
     dictionary = [a.name for a in spec.axes if not a.is_random or arrow_type(a) == pa.string()]
-    dictionary += [f.name for f in schema if pa.types.is_string(f.type) and f.name not in dictionary]
+    dictionary += [
+        f.name for f in schema if pa.types.is_string(f.type) and f.name not in dictionary
+    ]
     return pq.ParquetWriter(str(path), schema, compression="zstd", use_dictionary=dictionary)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m steps.compute", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m steps.compute", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--spec", required=True, help="the spec as JSON (canonical form)")
     parser.add_argument("--store", required=True, help="store URI: folder, file:// or s3://")
     parser.add_argument("--run-id", required=True)
-    parser.add_argument("--shard", type=int, default=_env_int("WORKER_ID"), help="default: $WORKER_ID")
-    parser.add_argument("--shards", type=int, default=_env_int("TOTAL_WORKERS"), help="default: $TOTAL_WORKERS, else the spec's")
+    parser.add_argument(
+        "--shard", type=int, default=_env_int("WORKER_ID"), help="default: $WORKER_ID"
+    )
+    parser.add_argument(
+        "--shards",
+        type=int,
+        default=_env_int("TOTAL_WORKERS"),
+        help="default: $TOTAL_WORKERS, else the spec's",
+    )
     return parser
 
 
@@ -173,11 +209,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         outcome = compute_shard(spec, store, args.run_id, args.shard)
-    except (FunctionError, StoreError, RunMismatch) as exc:
+    except (FunctionError, StoreError, RunMismatchError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     verb = "already complete, skipped" if outcome.skipped else f"computed in {outcome.seconds:.2f}s"
-    print(f"shard {args.shard}/{spec.shards}: {outcome.rows} rows {verb} -> {store.url(outcome.key)}")
+    print(
+        f"shard {args.shard}/{spec.shards}: {outcome.rows} rows {verb} -> {store.url(outcome.key)}"
+    )
     return 0
 
 

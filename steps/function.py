@@ -30,10 +30,14 @@ def import_function(reference: str) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:
-        raise FunctionError(f"cannot import module '{module_name}' for function '{reference}': {exc}") from None
+        raise FunctionError(
+            f"cannot import module '{module_name}' for function '{reference}': {exc}"
+        ) from None
     function = getattr(module, attribute, None)
     if not callable(function):
-        raise FunctionError(f"module '{module_name}' has no callable '{attribute}' (function '{reference}')")
+        raise FunctionError(
+            f"module '{module_name}' has no callable '{attribute}' (function '{reference}')"
+        )
     return function
 
 
@@ -52,7 +56,9 @@ class ChunkFunction:
         if self.wants_param_id:
             kwargs["param_id"] = columns["param_id"]
         rows = len(columns["param_id"])
-        raw = self._call_vectorized(kwargs) if self.spec.vectorized else self._call_rows(kwargs, rows)
+        raw = (
+            self._call_vectorized(kwargs) if self.spec.vectorized else self._call_rows(kwargs, rows)
+        )
         outputs = self._check(_as_columns(raw, self.spec.vectorized), rows)
         return self._conform(outputs)
 
@@ -71,7 +77,9 @@ class ChunkFunction:
             if i == 0:
                 collected = {str(name): [] for name in result}
             if len(result) != len(collected) or any(name not in collected for name in result):
-                raise FunctionError(f"returned columns {sorted(result)} at row {i}, but {sorted(collected)} before")
+                raise FunctionError(
+                    f"returned columns {sorted(result)} at row {i}, but {sorted(collected)} before"
+                )
             for name, value in result.items():
                 collected[name].append(value)
         return collected
@@ -83,7 +91,9 @@ class ChunkFunction:
             if name == "param_id" or name in self.axis_names:
                 raise FunctionError(f"returned a column '{name}', which is the name of an axis")
             if len(values) != rows:
-                raise FunctionError(f"returned {len(values)} values for column '{name}', expected {rows}")
+                raise FunctionError(
+                    f"returned {len(values)} values for column '{name}', expected {rows}"
+                )
         return outputs
 
     def _conform(self, outputs: dict[str, pa.Array]) -> pa.Table:
@@ -93,7 +103,9 @@ class ChunkFunction:
             self.schema = table.schema
             return table
         if table.schema.names != self.schema.names:
-            raise FunctionError(f"returned columns {table.schema.names}, but {self.schema.names} before")
+            raise FunctionError(
+                f"returned columns {table.schema.names}, but {self.schema.names} before"
+            )
         try:
             return table.cast(self.schema)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:

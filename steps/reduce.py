@@ -34,7 +34,7 @@ from steps.summary import PartialSummary, json_safe
 RESULT_ROW_GROUP_ROWS = 1 << 20
 
 
-class ShardProblem(Exception):
+class ShardError(Exception):
     """A shard (or a stray object) that makes a complete, correct result impossible."""
 
 
@@ -45,27 +45,29 @@ class ReduceOutcome:
 
 
 def verify_shards(store: Store, spec: Spec, run_id: str) -> list[ShardInfo]:
-    """Every expected shard, checked from its footer; ShardProblem names the first bad one."""
+    """Every expected shard, checked from its footer; ShardError names the first bad one."""
     space = Space(spec)
     expected = [layout.shard_key(spec.name, run_id, i, spec.shards) for i in range(spec.shards)]
     present = set(store.list(layout.shards_prefix(spec.name, run_id)))
     strays = sorted(present - set(expected))
     if strays:
-        raise ShardProblem(f"{store.url(strays[0])} is not a shard of this run ({len(strays)} unexpected object(s))")
-    infos = []
+        raise ShardError(
+            f"{store.url(strays[0])} is not a shard of this run ({len(strays)} unexpected object(s))"
+        )
+    infos: list[ShardInfo] = []
     for index, key in enumerate(expected):
         if key not in present:
-            raise ShardProblem(f"shard {index} is missing: {store.url(key)}")
+            raise ShardError(f"shard {index} is missing: {store.url(key)}")
         try:
             info = read_shard_info(store, key)
         except StoreError as exc:
-            raise ShardProblem(f"shard {index}: {exc}") from None
+            raise ShardError(f"shard {index}: {exc}") from None
         start, stop = space.shard_range(index)
         problem = info.problem(spec.hash, index, spec.shards, start, stop)
         if problem:
-            raise ShardProblem(f"shard {index} ({store.url(key)}) {problem}")
+            raise ShardError(f"shard {index} ({store.url(key)}) {problem}")
         if infos and info.schema != infos[0].schema:
-            raise ShardProblem(
+            raise ShardError(
                 f"shard {index} ({store.url(key)}) has columns {info.schema} unlike shard 0's {infos[0].schema}"
             )
         infos.append(info)
@@ -74,11 +76,15 @@ def verify_shards(store: Store, spec: Spec, run_id: str) -> list[ShardInfo]:
 
 def merge_shards(store: Store, spec: Spec, run_id: str, infos: list[ShardInfo], path: Path) -> int:
     """Stream all shards, in order, into one Parquet file at `path` with fixed-size row groups."""
-    schema = infos[0].schema.with_metadata({"ttg.spec_hash": spec.hash, "ttg.rows": str(sum(i.rows for i in infos))})
+    schema = infos[0].schema.with_metadata(
+        {"ttg.spec_hash": spec.hash, "ttg.rows": str(sum(i.rows for i in infos))}
+    )
     dictionary = [f.name for f in schema if f.name != "param_id" and _wants_dictionary(spec, f)]
     pending: list[pa.RecordBatch] = []
     pending_rows = written = 0
-    with pq.ParquetWriter(str(path), schema, compression="zstd", use_dictionary=dictionary) as writer:
+    with pq.ParquetWriter(
+        str(path), schema, compression="zstd", use_dictionary=dictionary
+    ) as writer:
         for info in infos:
             key = layout.shard_key(spec.name, run_id, info.index, info.count)
             with store.open_read(key) as handle:
@@ -87,12 +93,18 @@ def merge_shards(store: Store, spec: Spec, run_id: str, infos: list[ShardInfo], 
                     pending_rows += batch.num_rows
                     while pending_rows >= RESULT_ROW_GROUP_ROWS:
                         table = pa.Table.from_batches(pending, schema=infos[0].schema)
-                        writer.write_table(table.slice(0, RESULT_ROW_GROUP_ROWS), row_group_size=RESULT_ROW_GROUP_ROWS)
+                        writer.write_table(
+                            table.slice(0, RESULT_ROW_GROUP_ROWS),
+                            row_group_size=RESULT_ROW_GROUP_ROWS,
+                        )
                         rest = table.slice(RESULT_ROW_GROUP_ROWS)
                         pending, pending_rows = rest.to_batches(), rest.num_rows
                         written += RESULT_ROW_GROUP_ROWS
         if pending_rows:
-            writer.write_table(pa.Table.from_batches(pending, schema=infos[0].schema), row_group_size=RESULT_ROW_GROUP_ROWS)
+            writer.write_table(
+                pa.Table.from_batches(pending, schema=infos[0].schema),
+                row_group_size=RESULT_ROW_GROUP_ROWS,
+            )
             written += pending_rows
     return written
 
@@ -102,7 +114,9 @@ def _wants_dictionary(spec: Spec, field: pa.Field) -> bool:
     return field.name in grid or pa.types.is_string(field.type)
 
 
-def build_summary(spec: Spec, run_id: str, infos: list[ShardInfo], reduce_seconds: float) -> dict[str, Any]:
+def build_summary(
+    spec: Spec, run_id: str, infos: list[ShardInfo], reduce_seconds: float
+) -> dict[str, Any]:
     merged = PartialSummary()
     for info in infos:
         merged = merged.merge(info.summary, spec.objective)
@@ -153,7 +167,12 @@ def _versions() -> dict[str, str]:
         ttg = importlib_metadata.version("ttg")
     except importlib_metadata.PackageNotFoundError:
         ttg = "unknown"
-    return {"ttg": ttg, "numpy": np.__version__, "pyarrow": pa.__version__, "python": platform.python_version()}
+    return {
+        "ttg": ttg,
+        "numpy": np.__version__,
+        "pyarrow": pa.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def reduce_run(store: Store, spec: Spec, run_id: str) -> ReduceOutcome:
@@ -179,11 +198,15 @@ def write_outputs(directory: Path, outcome: ReduceOutcome) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m steps.reduce", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m steps.reduce", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--spec", required=True, help="the spec as JSON (canonical form)")
     parser.add_argument("--store", required=True, help="store URI: folder, file:// or s3://")
     parser.add_argument("--run-id", required=True)
-    parser.add_argument("--outputs", type=Path, help="folder for Argo output parameters (rows, best)")
+    parser.add_argument(
+        "--outputs", type=Path, help="folder for Argo output parameters (rows, best)"
+    )
     return parser
 
 
@@ -199,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         outcome = reduce_run(store, spec, args.run_id)
-    except ShardProblem as exc:
+    except ShardError as exc:
         print(f"error: reduce refused, no result written: {exc}", file=sys.stderr)
         return 1
     except StoreError as exc:
@@ -207,7 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.outputs:
         write_outputs(args.outputs, outcome)
-    print(f"reduce: {outcome.rows} rows from {spec.shards} shards -> {store.url(layout.result_key(spec.name, args.run_id))}")
+    print(
+        f"reduce: {outcome.rows} rows from {spec.shards} shards -> {store.url(layout.result_key(spec.name, args.run_id))}"
+    )
     return 0
 
 

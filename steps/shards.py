@@ -47,7 +47,9 @@ class ShardInfo:
     def problem(self, spec_hash: str, index: int, count: int, start: int, stop: int) -> str | None:
         """Why this shard is not the expected `[start, stop)` of `spec_hash`, or None if it is."""
         if self.spec_hash != spec_hash:
-            return f"belongs to another spec (hash {self.spec_hash[:12]}, expected {spec_hash[:12]})"
+            return (
+                f"belongs to another spec (hash {self.spec_hash[:12]}, expected {spec_hash[:12]})"
+            )
         if (self.index, self.count) != (index, count):
             return f"says it is shard {self.index} of {self.count}, expected {index} of {count}"
         if self.first_param_id != start:

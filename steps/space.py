@@ -72,7 +72,9 @@ class Space:
         grid = [a for a in spec.axes if not a.is_random]
         lengths = [grid_length(a) for a in grid]
         strides = [math.prod(lengths[i + 1 :]) for i in range(len(grid))]
-        self._grid = {a.name: _GridAxis(a, n, s) for a, n, s in zip(grid, lengths, strides, strict=True)}
+        self._grid = {
+            a.name: _GridAxis(a, n, s) for a, n, s in zip(grid, lengths, strides, strict=True)
+        }
         self.grid_rows = math.prod(lengths)
         self.rows = self.grid_rows * spec.samples
 
@@ -91,7 +93,9 @@ class Space:
                 columns[axis.name] = _draw(axis, self.spec.seed, param_id)
             else:
                 g = self._grid[axis.name]
-                index = (grid_index // g.stride) % g.length if g.stride > 1 else grid_index % g.length
+                index = (
+                    (grid_index // g.stride) % g.length if g.stride > 1 else grid_index % g.length
+                )
                 columns[axis.name] = _grid_values(axis, index)
         return columns
 
@@ -99,8 +103,8 @@ class Space:
 def _grid_values(axis: Axis, index: np.ndarray) -> np.ndarray:
     """Values at positions `index`, bit-identical to numpy's linspace/logspace/arange."""
     if axis.kind == "range":
-        start, _, step = (int(v) for v in axis.args)
-        return start + index * step
+        first, _, step = (int(v) for v in axis.args)
+        return first + index * step
     if axis.kind == "values":
         return np.asarray(axis.args)[index]
     start, stop, num = float(axis.args[0]), float(axis.args[1]), int(axis.args[2])

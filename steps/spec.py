@@ -134,12 +134,24 @@ def _decode(text: str, suffix: str, where: str) -> Any:
             return json.loads(text)
     except Exception as exc:  # every parser has its own error type; all mean "malformed"
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SpecError("file", f"{where} is not valid {suffix[1:].upper()}: {first_line}") from None
+        raise SpecError(
+            "file", f"{where} is not valid {suffix[1:].upper()}: {first_line}"
+        ) from None
     raise SpecError("file", f"unknown spec format '{suffix}' (use .toml, .yaml, .yml or .json)")
 
 
 TOP_LEVEL_KEYS = frozenset(
-    {"name", "function", "shards", "chunk_rows", "seed", "samples", "vectorized", "space", "objective"}
+    {
+        "name",
+        "function",
+        "shards",
+        "chunk_rows",
+        "seed",
+        "samples",
+        "vectorized",
+        "space",
+        "objective",
+    }
 )
 
 
@@ -190,7 +202,8 @@ def _reject_unknown(data: Mapping[str, Any], known: frozenset[str], prefix: str)
             hint = _closest(str(key), known)
             raise SpecError(
                 f"{prefix}{key}",
-                "unknown key" + (f" (did you mean '{hint}'?)" if hint else "")
+                "unknown key"
+                + (f" (did you mean '{hint}'?)" if hint else "")
                 + f"; known keys: {', '.join(sorted(known))}",
             )
 
@@ -273,7 +286,8 @@ def _parse_axis(name: str, body: Any) -> Axis:
         hint = _closest(str(kind), frozenset(kinds))
         raise SpecError(
             f"{field}.{kind}",
-            "unknown axis kind" + (f" (did you mean '{hint}'?)" if hint else "")
+            "unknown axis kind"
+            + (f" (did you mean '{hint}'?)" if hint else "")
             + f"; known: {', '.join(kinds)}",
         )
     field = f"{field}.{kind}"

@@ -28,7 +28,7 @@ class StoreError(Exception):
     """A store could not do what was asked; the message names the object and where it lives."""
 
 
-class ObjectNotFound(StoreError):
+class ObjectNotFoundError(StoreError):
     """The object does not exist (as opposed to: could not be reached)."""
 
 
@@ -71,7 +71,9 @@ def open_store(uri: str) -> Store:
             raise StoreError(f"file URI must be file:///absolute/path, got {uri}")
         return FileStore(Path(parts.path))
     if parts.scheme and len(parts.scheme) > 1:  # "C:" style drive letters are paths
-        raise StoreError(f"unsupported store scheme '{parts.scheme}://' in {uri} (use a folder, file:// or s3://)")
+        raise StoreError(
+            f"unsupported store scheme '{parts.scheme}://' in {uri} (use a folder, file:// or s3://)"
+        )
     if not uri:
         raise StoreError("store URI is empty")
     return FileStore(Path(uri))
@@ -111,7 +113,7 @@ class FileStore(Store):
         try:
             return self._path(key).read_bytes()
         except FileNotFoundError:
-            raise ObjectNotFound(f"{self.url(key)} does not exist") from None
+            raise ObjectNotFoundError(f"{self.url(key)} does not exist") from None
         except OSError as exc:
             raise StoreError(f"cannot read {self.url(key)}: {exc.strerror}") from None
 
@@ -119,7 +121,7 @@ class FileStore(Store):
         try:
             return self._path(key).open("rb")
         except FileNotFoundError:
-            raise ObjectNotFound(f"{self.url(key)} does not exist") from None
+            raise ObjectNotFoundError(f"{self.url(key)} does not exist") from None
         except OSError as exc:
             raise StoreError(f"cannot read {self.url(key)}: {exc.strerror}") from None
 
@@ -203,7 +205,7 @@ class S3Store(Store):
                 return fn()
             except S3Error as exc:
                 if exc.code in ("NoSuchKey", "NotFound", "ResourceNotFound"):
-                    raise ObjectNotFound(f"{self.url(key)} does not exist") from None
+                    raise ObjectNotFoundError(f"{self.url(key)} does not exist") from None
                 if exc.code not in RETRYABLE_S3_CODES:
                     raise StoreError(self._explain(what, key, exc.code, exc.message)) from None
                 reason = f"{exc.code}: {exc.message}"
@@ -225,7 +227,9 @@ class S3Store(Store):
         if code == "NoSuchBucket":
             return f"cannot {what} {where}: bucket '{self.bucket}' does not exist"
         if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"):
-            return f"cannot {what} {where}: {code} (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)"
+            return (
+                f"cannot {what} {where}: {code} (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)"
+            )
         return f"cannot {what} {where}: {code}: {message}"
 
     @contextlib.contextmanager
@@ -236,7 +240,9 @@ class S3Store(Store):
         try:
             yield temp
             self._call(
-                "write", key, lambda: self.client.fput_object(self.bucket, self._name(key), str(temp))
+                "write",
+                key,
+                lambda: self.client.fput_object(self.bucket, self._name(key), str(temp)),
             )
         finally:
             temp.unlink(missing_ok=True)
@@ -245,14 +251,18 @@ class S3Store(Store):
         self._call(
             "write",
             key,
-            lambda: self.client.put_object(self.bucket, self._name(key), io.BytesIO(data), len(data)),
+            lambda: self.client.put_object(
+                self.bucket, self._name(key), io.BytesIO(data), len(data)
+            ),
         )
 
     def get_bytes(self, key: str) -> bytes:
         return self._call("read", key, lambda: self._read_range(key, 0, 0))
 
     def _read_range(self, key: str, offset: int, length: int) -> bytes:
-        response = self.client.get_object(self.bucket, self._name(key), offset=offset, length=length)
+        response = self.client.get_object(
+            self.bucket, self._name(key), offset=offset, length=length
+        )
         try:
             return response.read()
         finally:
@@ -260,17 +270,19 @@ class S3Store(Store):
             response.release_conn()
 
     def size(self, key: str) -> int:
-        stat = self._call("stat", key, lambda: self.client.stat_object(self.bucket, self._name(key)))
+        stat = self._call(
+            "stat", key, lambda: self.client.stat_object(self.bucket, self._name(key))
+        )
         return int(stat.size or 0)
 
     def open_read(self, key: str) -> BinaryIO:
         raw = _RangeReader(self, key, self.size(key))
-        return io.BufferedReader(raw, buffer_size=1 << 20)  # type: ignore[return-value]
+        return io.BufferedReader(raw, buffer_size=1 << 20)
 
     def exists(self, key: str) -> bool:
         try:
             self.size(key)
-        except ObjectNotFound:
+        except ObjectNotFoundError:
             return False
         return True
 

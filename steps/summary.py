@@ -66,7 +66,9 @@ class ColumnStats:
 
 
 def _is_numeric(dtype: pa.DataType) -> bool:
-    return bool(pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_boolean(dtype))
+    return bool(
+        pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_boolean(dtype)
+    )
 
 
 def _pick(choose: Any, a: Any, b: Any) -> Any:

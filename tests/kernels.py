@@ -6,10 +6,17 @@ import numpy as np
 import pyarrow as pa
 
 
-def mixed(g: np.ndarray, s: np.ndarray, u: np.ndarray, w: np.ndarray, c: np.ndarray, param_id: np.ndarray) -> dict[str, np.ndarray]:
+def mixed(
+    g: np.ndarray, s: np.ndarray, u: np.ndarray, w: np.ndarray, c: np.ndarray, param_id: np.ndarray
+) -> dict[str, np.ndarray]:
     """Every column type an output can have, depending on every axis kind and on param_id."""
     score = g * u + w + (s == "b") + (c == 2) * 0.5
-    return {"score": score, "parity": param_id % 2, "label": np.where(score > 1, "high", "low"), "big": score > 2}
+    return {
+        "score": score,
+        "parity": param_id % 2,
+        "label": np.where(score > 1, "high", "low"),
+        "big": score > 2,
+    }
 
 
 def as_table(x: np.ndarray) -> pa.Table:

@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from steps import layout, reduce
-from steps.compute import RunMismatch, compute_shard
+from steps.compute import RunMismatchError, compute_shard
 from steps.function import FunctionError
-from steps.reduce import ShardProblem, reduce_run
+from steps.reduce import ShardError, reduce_run
 from steps.shards import read_shard_info
 from steps.spec import Spec, parse_spec
 from steps.store import Store, open_store
@@ -58,15 +58,39 @@ def test_the_result_holds_every_row_in_param_id_order_with_typed_columns(tmp_pat
     table = pq.read_table(tmp_path / "mixed/r1/result.parquet")
     assert outcome.rows == table.num_rows == 560
     assert table.column("param_id").to_pylist() == list(range(560))
-    assert table.schema.names == ["param_id", "g", "s", "u", "w", "c", "score", "parity", "label", "big"]
+    assert table.schema.names == [
+        "param_id",
+        "g",
+        "s",
+        "u",
+        "w",
+        "c",
+        "score",
+        "parity",
+        "label",
+        "big",
+    ]
     types = [str(t) for t in table.schema.types]
-    assert types == ["int64", "int64", "string", "double", "double", "int64", "double", "int64", "string", "bool"]
+    assert types == [
+        "int64",
+        "int64",
+        "string",
+        "double",
+        "double",
+        "int64",
+        "double",
+        "int64",
+        "string",
+        "bool",
+    ]
     for name in ("spec.json", "summary.json", "_SUCCESS"):
         assert (tmp_path / "mixed/r1" / name).is_file()
 
 
 @pytest.mark.parametrize("shards,chunk_rows", [(1, 1000), (3, 50), (7, 50), (7, 13)])
-def test_shard_invariance_the_result_data_is_byte_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shards: int, chunk_rows: int) -> None:
+def test_shard_invariance_the_result_data_is_byte_identical(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shards: int, chunk_rows: int
+) -> None:
     monkeypatch.setattr(reduce, "RESULT_ROW_GROUP_ROWS", 64)  # several result row groups
     baseline = tmp_path / "baseline"
     run_all(open_store(str(baseline)), mixed(1, 560), "r")
@@ -103,7 +127,13 @@ def test_each_shard_carries_its_identity_and_partial_summary(tmp_path: Path) -> 
     compute_shard(spec, store, "r", 1)
     key = layout.shard_key("mixed", "r", 1, 3)
     info = read_shard_info(store, key)
-    assert (info.spec_hash, info.index, info.count, info.first_param_id, info.rows) == (spec.hash, 1, 3, 186, 187)
+    assert (info.spec_hash, info.index, info.count, info.first_param_id, info.rows) == (
+        spec.hash,
+        1,
+        3,
+        186,
+        187,
+    )
     assert info.summary.rows == 187 and info.param_id_range == (186, 372)
     metadata = pq.ParquetFile(tmp_path / key).metadata
     assert metadata.num_row_groups == 4  # 187 rows in chunks of 50
@@ -127,7 +157,7 @@ def test_a_run_refuses_shards_of_another_spec(tmp_path: Path) -> None:
     store = open_store(str(tmp_path))
     compute_shard(mixed(2, 100), store, "r", 0)
     changed = parse_spec(MIXED | {"shards": 2, "seed": 4})
-    with pytest.raises(RunMismatch, match="hash"):
+    with pytest.raises(RunMismatchError, match="hash"):
         compute_shard(changed, store, "r", 1)
     assert not (tmp_path / layout.shard_key("mixed", "r", 1, 2)).exists()
 
@@ -171,42 +201,73 @@ DAMAGES = {
 
 
 @pytest.mark.parametrize("damage,message", DAMAGES.values(), ids=DAMAGES.keys())
-def test_reduce_refuses_a_bad_shard_naming_it_and_writes_nothing(tmp_path: Path, damage: object, message: str) -> None:
+def test_reduce_refuses_a_bad_shard_naming_it_and_writes_nothing(
+    tmp_path: Path, damage: object, message: str
+) -> None:
     store = open_store(str(tmp_path))
     spec = mixed(3, 50)
     for index in range(3):
         compute_shard(spec, store, "r", index)
     damage(tmp_path, layout.shard_key("mixed", "r", 1, 3))  # type: ignore[operator]
-    with pytest.raises(ShardProblem, match=message):
+    with pytest.raises(ShardError, match=message):
         reduce_run(store, spec, "r")
-    assert not any((tmp_path / "mixed/r" / name).exists() for name in ("result.parquet", "summary.json", "_SUCCESS"))
+    assert not any(
+        (tmp_path / "mixed/r" / name).exists()
+        for name in ("result.parquet", "summary.json", "_SUCCESS")
+    )
 
 
 @pytest.mark.parametrize(
     "function,message",
     [
-        ("tests.kernels:fails_on_seven", r"shard 0, param_id \[5, 10\): tests.kernels:fails_on_seven raised ValueError: seven is unlucky"),
+        (
+            "tests.kernels:fails_on_seven",
+            r"shard 0, param_id \[5, 10\): tests.kernels:fails_on_seven raised ValueError: seven is unlucky",
+        ),
         ("tests.kernels:wrong_length", "returned 4 values for column 'y', expected 5"),
         ("tests.kernels:clashes_with_axis", "column 'x', which is the name of an axis"),
         ("tests.kernels:returns_a_list", "must return a mapping of columns"),
     ],
 )
-def test_a_failing_or_misbehaving_function_names_shard_and_rows_and_leaves_no_shard(tmp_path: Path, function: str, message: str) -> None:
-    spec = parse_spec({"name": "f", "function": function, "chunk_rows": 5, "space": {"x": {"range": [0, 20]}}})
+def test_a_failing_or_misbehaving_function_names_shard_and_rows_and_leaves_no_shard(
+    tmp_path: Path, function: str, message: str
+) -> None:
+    spec = parse_spec(
+        {"name": "f", "function": function, "chunk_rows": 5, "space": {"x": {"range": [0, 20]}}}
+    )
     with pytest.raises(FunctionError, match=message):
         compute_shard(spec, open_store(str(tmp_path)), "r", 0)
-    assert not list((tmp_path / "f/r").rglob("*.parquet")) and not list((tmp_path / "f/r").rglob(".*"))
+    assert not list((tmp_path / "f/r").rglob("*.parquet")) and not list(
+        (tmp_path / "f/r").rglob(".*")
+    )
 
 
 def test_a_scalar_function_and_a_table_returning_function_both_work(tmp_path: Path) -> None:
     store = open_store(str(tmp_path))
-    scalar = parse_spec({"name": "s", "function": "tests.kernels:scalar", "vectorized": False, "shards": 2, "chunk_rows": 3, "space": {"n": {"range": [0, 4]}, "k": {"values": [0.5, 2.0]}}})
+    scalar = parse_spec(
+        {
+            "name": "s",
+            "function": "tests.kernels:scalar",
+            "vectorized": False,
+            "shards": 2,
+            "chunk_rows": 3,
+            "space": {"n": {"range": [0, 4]}, "k": {"values": [0.5, 2.0]}},
+        }
+    )
     run_all(store, scalar, "r")
     table = pq.read_table(tmp_path / "s/r/result.parquet")
     assert table.column("value").to_pylist() == [n * k for n in range(4) for k in (0.5, 2.0)]
-    vector = parse_spec({"name": "t", "function": "tests.kernels:as_table", "space": {"x": {"linspace": [0, 1, 5]}}})
+    vector = parse_spec(
+        {"name": "t", "function": "tests.kernels:as_table", "space": {"x": {"linspace": [0, 1, 5]}}}
+    )
     run_all(store, vector, "r")
-    assert pq.read_table(tmp_path / "t/r/result.parquet").column("double").to_pylist() == [0, 0.5, 1.0, 1.5, 2.0]
+    assert pq.read_table(tmp_path / "t/r/result.parquet").column("double").to_pylist() == [
+        0,
+        0.5,
+        1.0,
+        1.5,
+        2.0,
+    ]
 
 
 def test_the_placeholder_sweep_carries_over_the_old_per_parameter_worker(tmp_path: Path) -> None:
@@ -237,12 +298,16 @@ def test_compute_and_reduce_against_an_s3_server(s3_env: S3Server, tmp_path: Pat
     local = tmp_path / "local"
     run_all(open_store(str(local)), spec, "r")
     (tmp_path / "from-s3.parquet").write_bytes(store.get_bytes("mixed/r/result.parquet"))
-    assert pq.read_table(tmp_path / "from-s3.parquet").equals(pq.read_table(local / "mixed/r/result.parquet"))
+    assert pq.read_table(tmp_path / "from-s3.parquet").equals(
+        pq.read_table(local / "mixed/r/result.parquet")
+    )
     again = compute_shard(spec, store, "r", 2)
     assert again.skipped  # the footer was read back with ranged GETs
 
 
-def test_s3_errors_name_the_bucket_and_the_endpoint(s3_env: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_s3_errors_name_the_bucket_and_the_endpoint(
+    s3_env: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from steps.store import StoreError
 
     with pytest.raises(StoreError, match="bucket 'no-such-bucket' does not exist") as missing:
@@ -257,7 +322,14 @@ def test_s3_errors_name_the_bucket_and_the_endpoint(s3_env: S3Server, monkeypatc
 def test_unsupported_store_schemes_are_refused() -> None:
     from steps.store import StoreError
 
-    for uri in ("gs://bucket/x", "http://example/x", "file://host/x", "", "s3://", "s3://Bad_Bucket/x"):
+    for uri in (
+        "gs://bucket/x",
+        "http://example/x",
+        "file://host/x",
+        "",
+        "s3://",
+        "s3://Bad_Bucket/x",
+    ):
         with pytest.raises(StoreError):
             open_store(uri)
 

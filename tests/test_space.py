@@ -16,7 +16,13 @@ MASK = (1 << 64) - 1
 
 
 def spec_with(space: dict, samples: int = 1, seed: int = 7) -> dict:
-    return {"name": "t", "function": "steps.kernels:rosenbrock", "space": space, "samples": samples, "seed": seed}
+    return {
+        "name": "t",
+        "function": "steps.kernels:rosenbrock",
+        "space": space,
+        "samples": samples,
+        "seed": seed,
+    }
 
 
 # --- an independent oracle: itertools.product + numpy for grids, pure-Python SplitMix64 ----
@@ -33,7 +39,9 @@ def oracle_grid(kind: str, args: list) -> list:
 
 
 def oracle_u(seed: int, axis: str, stream: int, pid: int) -> float:
-    key = int.from_bytes(hashlib.sha256(f"ttg\0{seed}\0{axis}\0{stream}".encode()).digest()[:8], "little")
+    key = int.from_bytes(
+        hashlib.sha256(f"ttg\0{seed}\0{axis}\0{stream}".encode()).digest()[:8], "little"
+    )
     z = (key + pid * 0x9E3779B97F4A7C15) & MASK
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
@@ -55,7 +63,9 @@ def oracle_random(kind: str, args: list, seed: int, axis: str, pid: int) -> obje
 
 
 def oracle_rows(space: dict, samples: int, seed: int) -> list[dict]:
-    grid = [(n, oracle_grid(*next(iter(a.items())))) for n, a in space.items() if next(iter(a)) in GRID]
+    grid = [
+        (n, oracle_grid(*next(iter(a.items())))) for n, a in space.items() if next(iter(a)) in GRID
+    ]
     rows = []
     pid = 0
     for point in itertools.product(*(values for _, values in grid)):
@@ -76,15 +86,27 @@ SPACES = {
     "linspace": {"x": {"linspace": [-2.0, 2.0, 7]}, "y": {"linspace": [0.1, 0.3, 3]}},
     "logspace": {"lr": {"logspace": [-5, -1, 9]}},
     "range": {"n": {"range": [1, 20, 3]}, "m": {"range": [10, 0, -4]}},
-    "values": {"k": {"values": [0.1, 0.5, 0.9]}, "mode": {"values": ["fast", "exact"]}, "flag": {"values": [True, False]}},
-    "mixed grid": {"a": {"range": [0, 3]}, "b": {"values": [1, 2]}, "c": {"linspace": [0.0, 1.0, 4]}},
+    "values": {
+        "k": {"values": [0.1, 0.5, 0.9]},
+        "mode": {"values": ["fast", "exact"]},
+        "flag": {"values": [True, False]},
+    },
+    "mixed grid": {
+        "a": {"range": [0, 3]},
+        "b": {"values": [1, 2]},
+        "c": {"linspace": [0.0, 1.0, 4]},
+    },
 }
 RANDOM_SPACES = {
     "uniform": {"u": {"uniform": [-1.0, 3.0]}},
     "loguniform": {"v": {"loguniform": [1e-5, 1e-1]}},
     "normal": {"w": {"normal": [2.0, 0.5]}},
     "choice": {"c": {"choice": ["a", "b", "c"]}},
-    "grid and random": {"g": {"values": [1, 2, 3]}, "u": {"uniform": [0.0, 1.0]}, "w": {"normal": [0.0, 1.0]}},
+    "grid and random": {
+        "g": {"values": [1, 2, 3]},
+        "u": {"uniform": [0.0, 1.0]},
+        "w": {"normal": [0.0, 1.0]},
+    },
 }
 
 
@@ -115,7 +137,11 @@ def test_random_axes_decode_like_a_scalar_splitmix_oracle(space: dict) -> None:
 
 
 def test_any_sub_range_decodes_to_the_same_rows_as_the_whole() -> None:
-    spec = parse_spec(spec_with({"g": {"range": [0, 13]}, "u": {"uniform": [0, 1]}, "c": {"choice": [1, 2]}}, samples=7))
+    spec = parse_spec(
+        spec_with(
+            {"g": {"range": [0, 13]}, "u": {"uniform": [0, 1]}, "c": {"choice": [1, 2]}}, samples=7
+        )
+    )
     s = Space(spec)
     whole = s.decode(0, s.rows)
     for start, stop in [(0, 1), (5, 6), (10, 50), (90, 91), (37, s.rows)]:
@@ -132,8 +158,16 @@ def test_samples_are_consecutive_and_differ() -> None:
 
 
 def test_seed_changes_every_draw_and_axis_names_draw_independently() -> None:
-    one = Space(parse_spec(spec_with({"a": {"uniform": [0, 1]}, "b": {"uniform": [0, 1]}}, samples=1000, seed=1)))
-    two = Space(parse_spec(spec_with({"a": {"uniform": [0, 1]}, "b": {"uniform": [0, 1]}}, samples=1000, seed=2)))
+    one = Space(
+        parse_spec(
+            spec_with({"a": {"uniform": [0, 1]}, "b": {"uniform": [0, 1]}}, samples=1000, seed=1)
+        )
+    )
+    two = Space(
+        parse_spec(
+            spec_with({"a": {"uniform": [0, 1]}, "b": {"uniform": [0, 1]}}, samples=1000, seed=2)
+        )
+    )
     c1, c2 = one.decode(0, 1000), two.decode(0, 1000)
     assert not np.any(c1["a"] == c2["a"])
     assert abs(np.corrcoef(c1["a"], c1["b"])[0, 1]) < 0.1
@@ -165,7 +199,16 @@ def test_rows_is_the_grid_size_times_samples() -> None:
 
 
 def test_a_huge_space_decodes_its_last_rows_without_materialising_anything() -> None:
-    spec = parse_spec(spec_with({"a": {"linspace": [0, 1, 100_000]}, "b": {"range": [0, 100_000]}, "u": {"uniform": [0, 1]}}, samples=1000))
+    spec = parse_spec(
+        spec_with(
+            {
+                "a": {"linspace": [0, 1, 100_000]},
+                "b": {"range": [0, 100_000]},
+                "u": {"uniform": [0, 1]},
+            },
+            samples=1000,
+        )
+    )
     s = Space(spec)
     assert s.rows == 10**13
     columns = s.decode(s.rows - 3, s.rows)
@@ -173,7 +216,9 @@ def test_a_huge_space_decodes_its_last_rows_without_materialising_anything() -> 
     assert columns["a"].tolist() == [1.0, 1.0, 1.0] and columns["b"].tolist() == [99_999] * 3
 
 
-@pytest.mark.parametrize("rows,count", [(10, 3), (10_004_569, 8), (7, 7), (1000, 999), (2**40 + 5, 10_000)])
+@pytest.mark.parametrize(
+    "rows,count", [(10, 3), (10_004_569, 8), (7, 7), (1000, 999), (2**40 + 5, 10_000)]
+)
 def test_shard_ranges_are_contiguous_and_balanced(rows: int, count: int) -> None:
     ranges = [shard_range(i, count, rows) for i in range(count)]
     assert ranges[0][0] == 0 and ranges[-1][1] == rows

@@ -12,7 +12,11 @@ import pytest
 from steps.spec import SpecError, load_spec, parse_spec, spec_from_json
 from tests.conftest import ROOT, SWEEPS
 
-BASE = {"name": "demo", "function": "steps.kernels:rosenbrock", "space": {"x": {"linspace": [0.0, 1.0, 5]}}}
+BASE = {
+    "name": "demo",
+    "function": "steps.kernels:rosenbrock",
+    "space": {"x": {"linspace": [0.0, 1.0, 5]}},
+}
 
 
 def with_(**changes: object) -> dict:
@@ -30,9 +34,17 @@ DELETE = object()
 
 def test_the_default_example_is_the_10_million_row_rosenbrock_sweep() -> None:
     spec = load_spec(SWEEPS / "rosenbrock.toml")
-    assert (spec.name, spec.function, spec.shards, spec.chunk_rows) == ("rosenbrock", "steps.kernels:rosenbrock", 8, 262144)
+    assert (spec.name, spec.function, spec.shards, spec.chunk_rows) == (
+        "rosenbrock",
+        "steps.kernels:rosenbrock",
+        8,
+        262144,
+    )
     assert [a.name for a in spec.axes] == ["x", "y"]
-    assert spec.canonical()["space"] == [["x", {"linspace": [-2.0, 2.0, 3163]}], ["y", {"linspace": [-1.0, 3.0, 3163]}]]
+    assert spec.canonical()["space"] == [
+        ["x", {"linspace": [-2.0, 2.0, 3163]}],
+        ["y", {"linspace": [-1.0, 3.0, 3163]}],
+    ]
 
 
 def test_toml_yaml_and_json_give_the_same_spec(tmp_path: Path) -> None:
@@ -59,7 +71,14 @@ def test_the_hash_keeps_axis_order_and_covers_every_field() -> None:
 
 def test_defaults_are_filled_in() -> None:
     spec = parse_spec(BASE)
-    assert (spec.shards, spec.chunk_rows, spec.seed, spec.samples, spec.vectorized, spec.objective) == (1, 262144, 0, 1, True, None)
+    assert (
+        spec.shards,
+        spec.chunk_rows,
+        spec.seed,
+        spec.samples,
+        spec.vectorized,
+        spec.objective,
+    ) == (1, 262144, 0, 1, True, None)
 
 
 BAD_SPECS = {
@@ -90,8 +109,14 @@ BAD_SPECS = {
     "axis name not an identifier": (with_(space={"my-axis": {"range": [0, 3]}}), "space.my-axis"),
     "linspace num zero": (with_(space={"x": {"linspace": [0.0, 1.0, 0]}}), "space.x.linspace[2]"),
     "linspace too short": (with_(space={"x": {"linspace": [0.0, 1.0]}}), "space.x.linspace"),
-    "linspace nan": (with_(space={"x": {"linspace": [float("nan"), 1.0, 3]}}), "space.x.linspace[0]"),
-    "linspace inf": (with_(space={"x": {"linspace": [0.0, float("inf"), 3]}}), "space.x.linspace[1]"),
+    "linspace nan": (
+        with_(space={"x": {"linspace": [float("nan"), 1.0, 3]}}),
+        "space.x.linspace[0]",
+    ),
+    "linspace inf": (
+        with_(space={"x": {"linspace": [0.0, float("inf"), 3]}}),
+        "space.x.linspace[1]",
+    ),
     "logspace overflow": (with_(space={"x": {"logspace": [0, 400, 3]}}), "space.x.logspace[1]"),
     "range step zero": (with_(space={"n": {"range": [0, 5, 0]}}), "space.n.range[2]"),
     "range reversed": (with_(space={"n": {"range": [5, 0]}}), "space.n.range"),
@@ -100,7 +125,10 @@ BAD_SPECS = {
     "values mixed types": (with_(space={"k": {"values": [1, "a"]}}), "space.k.values"),
     "values not a list": (with_(space={"k": {"values": "abc"}}), "space.k.values"),
     "uniform reversed": (with_(space={"u": {"uniform": [1.0, 0.0]}}), "space.u.uniform"),
-    "loguniform zero low": (with_(space={"u": {"loguniform": [0.0, 1.0]}}), "space.u.loguniform[0]"),
+    "loguniform zero low": (
+        with_(space={"u": {"loguniform": [0.0, 1.0]}}),
+        "space.u.loguniform[0]",
+    ),
     "normal negative stddev": (with_(space={"w": {"normal": [0.0, -1.0]}}), "space.w.normal[1]"),
     "choice empty": (with_(space={"c": {"choice": []}}), "space.c.choice"),
     "objective goal": (with_(objective={"column": "f", "goal": "best"}), "objective.goal"),
@@ -125,7 +153,13 @@ def test_a_misspelled_key_gets_a_suggestion() -> None:
 
 
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(ROOT / "workflows" / "sweep.py"), *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "workflows" / "sweep.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize(
@@ -134,12 +168,22 @@ def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         ('name = "x"\nshards = [', ".toml", "file"),
         ("name: [unclosed", ".yaml", "file"),
         ('{"name": ', ".json", "file"),
-        ('name = "demo"\nfunction = "steps.kernels:rosenbrock"\nshards = -1\n[space]\nx = { range = [0, 4] }\n', ".toml", "shards"),
-        ('name = "demo"\nfunction = "steps.kernels:rosenbrock"\n[space]\nx = { linspace = [0, 1, nan] }\n', ".toml", "space.x.linspace[2]"),
+        (
+            'name = "demo"\nfunction = "steps.kernels:rosenbrock"\nshards = -1\n[space]\nx = { range = [0, 4] }\n',
+            ".toml",
+            "shards",
+        ),
+        (
+            'name = "demo"\nfunction = "steps.kernels:rosenbrock"\n[space]\nx = { linspace = [0, 1, nan] }\n',
+            ".toml",
+            "space.x.linspace[2]",
+        ),
         ("", ".ini", "file"),
     ],
 )
-def test_the_cli_rejects_a_bad_spec_with_one_line_and_exit_2(tmp_path: Path, document: str, suffix: str, field: str) -> None:
+def test_the_cli_rejects_a_bad_spec_with_one_line_and_exit_2(
+    tmp_path: Path, document: str, suffix: str, field: str
+) -> None:
     path = tmp_path / f"spec{suffix}"
     path.write_text(document)
     for command in ("run", "render"):
@@ -154,7 +198,9 @@ def test_the_cli_rejects_a_missing_spec_file_and_an_unimportable_function(tmp_pa
     missing = run_cli("run", str(tmp_path / "nope.toml"))
     assert missing.returncode == 2 and "no such spec file" in missing.stderr
     spec = tmp_path / "s.toml"
-    spec.write_text('name = "demo"\nfunction = "no_such_module:f"\n[space]\nx = { range = [0, 4] }\n')
+    spec.write_text(
+        'name = "demo"\nfunction = "no_such_module:f"\n[space]\nx = { range = [0, 4] }\n'
+    )
     result = run_cli("run", str(spec), "--store", str(tmp_path / "runs"))
     assert result.returncode == 2 and "cannot import module 'no_such_module'" in result.stderr
     assert result.stderr.count("\n") == 1

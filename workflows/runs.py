@@ -1,0 +1,71 @@
+"""Naming runs and finding them again in a store.
+
+A run id is the Workflow's name: `<name>-` plus five random characters, as Argo's
+`generateName` makes it. Resuming needs the id of an unfinished run; reusing a finished or
+running run's id without `--resume` is refused, so nothing already written is mixed up.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+
+from steps import layout
+from steps.spec import Spec
+from steps.store import ObjectNotFoundError, Store
+
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+class RunChoiceError(ValueError):
+    """The requested run id cannot be used as asked (one line, exit 2)."""
+
+
+def new_run_id(name: str) -> str:
+    return f"{name}-" + "".join(secrets.choice(_ALPHABET) for _ in range(5))
+
+
+def run_exists(store: Store, spec: Spec, run_id: str) -> bool:
+    return bool(store.list(layout.run_prefix(spec.name, run_id)))
+
+
+def is_complete(store: Store, spec: Spec, run_id: str) -> bool:
+    return store.exists(layout.success_key(spec.name, run_id))
+
+
+def latest_unfinished(store: Store, spec: Spec) -> str | None:
+    """The most recently started run of this spec that has no `_SUCCESS` yet."""
+    candidates: list[tuple[str, str]] = []
+    keys = store.list(spec.name)
+    finished = {k.split("/")[1] for k in keys if k.endswith("/_SUCCESS")}
+    for key in keys:
+        parts = key.split("/")
+        if len(parts) == 3 and parts[2] == "spec.json" and parts[1] not in finished:
+            try:
+                document = json.loads(store.get_bytes(key))
+            except (ObjectNotFoundError, json.JSONDecodeError):
+                continue
+            if document.get("spec_hash") == spec.hash:
+                candidates.append((str(document.get("started_at", "")), parts[1]))
+    return max(candidates)[1] if candidates else None
+
+
+def choose_run_id(store: Store, spec: Spec, run_id: str | None, resume: bool) -> str | None:
+    """The run id `run` should use; None means: let the executor generate one."""
+    if run_id is not None and not layout.RUN_ID_RE.match(run_id):
+        raise RunChoiceError(
+            f"--run-id '{run_id}' must be a DNS-1123 label (lowercase, digits, '-')"
+        )
+    if resume:
+        chosen = run_id or latest_unfinished(store, spec)
+        if chosen is None:
+            raise RunChoiceError(
+                f"--resume: no unfinished run of '{spec.name}' with this spec in {store.uri}"
+            )
+        return chosen
+    if run_id is not None and run_exists(store, spec, run_id):
+        raise RunChoiceError(
+            f"run '{run_id}' already exists in {store.uri}; pass --resume to continue it, or pick a new --run-id"
+        )
+    return run_id
