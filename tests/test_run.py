@@ -36,7 +36,9 @@ top_k = 5
 """
 
 
-def sweep(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def sweep(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(SWEEP), *args],
         capture_output=True,
@@ -64,10 +66,23 @@ def data_bytes(path: Path) -> bytes:
     return blob[: len(blob) - 8 - int.from_bytes(blob[-8:-4], "little")]
 
 
-def test_run_gives_the_same_result_whatever_the_shards_and_parallelism(spec_file: Path, tmp_path: Path) -> None:
+def test_run_gives_the_same_result_whatever_the_shards_and_parallelism(
+    spec_file: Path, tmp_path: Path
+) -> None:
     store = tmp_path / "runs"
     for shards, parallel in [(1, 1), (3, 2), (7, 4)]:
-        done = sweep("run", str(spec_file), "--store", str(store), "--shards", str(shards), "--parallel", str(parallel), "--run-id", f"s{shards}")
+        done = sweep(
+            "run",
+            str(spec_file),
+            "--store",
+            str(store),
+            "--shards",
+            str(shards),
+            "--parallel",
+            str(parallel),
+            "--run-id",
+            f"s{shards}",
+        )
         assert done.returncode == 0, done.stderr
         assert f"{store.as_uri()}/mixed/s{shards}/result.parquet" in done.stdout.replace("\n", "")
     results = [result_of(store, f"s{n}") for n in (1, 3, 7)]
@@ -96,7 +111,9 @@ def test_exec_of_the_rendered_workflow_is_what_run_does(spec_file: Path, tmp_pat
 
 
 def test_exec_p_overrides_a_workflow_parameter(spec_file: Path, tmp_path: Path) -> None:
-    rendered = sweep("render", str(spec_file), "--store", str(tmp_path / "ignored"), "--run-id", "p-run")
+    rendered = sweep(
+        "render", str(spec_file), "--store", str(tmp_path / "ignored"), "--run-id", "p-run"
+    )
     manifest = tmp_path / "wf.yaml"
     manifest.write_text(rendered.stdout)
     done = sweep("exec", str(manifest), "-p", f"store={tmp_path / 'chosen'}")
@@ -114,7 +131,9 @@ def test_resume_recomputes_only_what_is_missing(spec_file: Path, tmp_path: Path)
         (store / "mixed/r" / name).unlink()
     again = sweep("run", str(spec_file), "--store", str(store), "--run-id", "r")
     assert again.returncode == 2 and "already exists" in again.stderr and "--resume" in again.stderr
-    resumed = sweep("run", str(spec_file), "--store", str(store), "--resume")  # the latest unfinished run
+    resumed = sweep(
+        "run", str(spec_file), "--store", str(store), "--resume"
+    )  # the latest unfinished run
     assert resumed.returncode == 0, resumed.stderr
     after = {p.name: p.stat().st_mtime_ns for p in sorted((store / "mixed/r/shards").iterdir())}
     assert after.keys() == stamps.keys()
@@ -130,7 +149,9 @@ def test_resume_refuses_when_there_is_nothing_to_resume(spec_file: Path, tmp_pat
 
 def test_a_failing_function_fails_the_run_and_reduce_never_runs(tmp_path: Path) -> None:
     spec = tmp_path / "bad.toml"
-    spec.write_text('name = "bad"\nfunction = "tests.kernels:fails_on_seven"\nshards = 2\nchunk_rows = 5\n[space]\nx = { range = [0, 20] }\n')
+    spec.write_text(
+        'name = "bad"\nfunction = "tests.kernels:fails_on_seven"\nshards = 2\nchunk_rows = 5\n[space]\nx = { range = [0, 20] }\n'
+    )
     done = sweep("run", str(spec), "--store", str(tmp_path / "runs"), "--run-id", "b")
     assert done.returncode == 1
     assert "seven is unlucky" in done.stderr and "param_id [5, 10)" in done.stderr
@@ -140,14 +161,18 @@ def test_a_failing_function_fails_the_run_and_reduce_never_runs(tmp_path: Path) 
 
 def test_run_against_an_s3_store(s3_env: S3Server, spec_file: Path, tmp_path: Path) -> None:
     bucket = s3_env.new_bucket()
-    done = sweep("run", str(spec_file), "--store", f"s3://{bucket}/team", "--run-id", "on-s3", env=s3_env.env)
+    done = sweep(
+        "run", str(spec_file), "--store", f"s3://{bucket}/team", "--run-id", "on-s3", env=s3_env.env
+    )
     assert done.returncode == 0, done.stderr
     assert f"s3://{bucket}/team/mixed/on-s3/result.parquet" in done.stdout.replace("\n", "")
     local = sweep("run", str(spec_file), "--store", str(tmp_path), "--run-id", "on-s3")
     assert local.returncode == 0
     from steps.store import open_store
 
-    (tmp_path / "from-s3.parquet").write_bytes(open_store(f"s3://{bucket}/team").get_bytes("mixed/on-s3/result.parquet"))
+    (tmp_path / "from-s3.parquet").write_bytes(
+        open_store(f"s3://{bucket}/team").get_bytes("mixed/on-s3/result.parquet")
+    )
     assert data_bytes(tmp_path / "from-s3.parquet") == data_bytes(result_of(tmp_path, "on-s3"))
 
 

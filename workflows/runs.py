@@ -8,22 +8,14 @@ running run's id without `--resume` is refused, so nothing already written is mi
 from __future__ import annotations
 
 import json
-import secrets
-import string
 
 from steps import layout
 from steps.spec import Spec
 from steps.store import ObjectNotFoundError, Store
 
-_ALPHABET = string.ascii_lowercase + string.digits
-
 
 class RunChoiceError(ValueError):
     """The requested run id cannot be used as asked (one line, exit 2)."""
-
-
-def new_run_id(name: str) -> str:
-    return f"{name}-" + "".join(secrets.choice(_ALPHABET) for _ in range(5))
 
 
 def run_exists(store: Store, spec: Spec, run_id: str) -> bool:

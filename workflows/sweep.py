@@ -81,6 +81,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
 def _report_failure(console: Console, result: ExecutionResult) -> int:
     err = Console(stderr=True)
+    if result.interrupted:
+        err.print(f"run {result.workflow_name} interrupted; running tasks were stopped")
+        return 130
     for node_id in result.failed:
         err.print(f"[red]failed[/red]: {node_id}")
         tail = result.failure_logs.get(node_id, "").rstrip()
