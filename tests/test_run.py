@@ -105,6 +105,7 @@ def test_exec_of_the_rendered_workflow_is_what_run_does(spec_file: Path, tmp_pat
     assert yaml.safe_load(rendered.stdout)["metadata"]["name"] == "via-exec"
     executed = sweep("exec", "-", "--parallel", "2", stdin=rendered.stdout)
     assert executed.returncode == 0, executed.stderr
+    assert "Succeeded: via-exec: 5 tasks in" in executed.stdout
     ran = sweep("run", str(spec_file), "--store", str(store), "--run-id", "via-run")
     assert ran.returncode == 0, ran.stderr
     assert data_bytes(result_of(store, "via-exec")) == data_bytes(result_of(store, "via-run"))

@@ -88,6 +88,14 @@ class ProgressDisplay:
             else:
                 self.console.print(f"[red]task {node.id} failed[/red]")
 
+    @property
+    def tasks_done(self) -> int:
+        return int(self.progress.tasks[0].completed)
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
     def _rows_of(self, node: Node) -> int:
         """Rows a finished compute shard contributed (the shard index is the loop item)."""
         if self.space is None or node.template != "compute" or node.item is None:

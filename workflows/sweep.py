@@ -104,7 +104,10 @@ def cmd_exec(args: argparse.Namespace, console: Console) -> int:
         result = execute(manifest, parameters, parallel=args.parallel, observer=progress)
     if not result.succeeded:
         return _report_failure(console, result)
-    console.print(f"[green]Succeeded[/green]: {result.workflow_name}")
+    console.print(
+        f"[green]Succeeded[/green]: {result.workflow_name}: "
+        f"{progress.tasks_done} tasks in {progress.seconds:.1f}s"
+    )
     return 0
 
 
