@@ -21,11 +21,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from steps import layout
+from steps.cli import spec_and_store, step_parser
 from steps.function import ChunkFunction, FunctionError
+from steps.parquet import open_writer
 from steps.shards import ShardInfo, read_shard_info
 from steps.space import Space, arrow_type
-from steps.spec import Spec, SpecError, spec_from_json
-from steps.store import ObjectNotFoundError, Store, StoreError, open_store
+from steps.spec import Spec, SpecError
+from steps.store import ObjectNotFoundError, Store, StoreError
 from steps.summary import PartialSummary
 
 
@@ -105,7 +107,7 @@ def compute_shard(spec: Spec, store: Store, run_id: str, index: int) -> ShardOut
                 table = _chunk_table(spec, space, function, index, chunk_start, chunk_stop)
                 summary.add(table, spec.objective)
                 if writer is None:
-                    writer = _open_writer(path, table.schema, spec)
+                    writer = open_writer(path, table.schema, spec)
                 writer.write_table(table, row_group_size=table.num_rows)
             if writer is None:
                 raise FunctionError(f"shard {index} has no rows")
@@ -157,23 +159,8 @@ def _chunk_table(
     return pa.Table.from_pydict({**axes, **{n: outputs[n] for n in outputs.column_names}})
 
 
-def _open_writer(path: object, schema: pa.Schema, spec: Spec) -> pq.ParquetWriter:
-    # Dictionaries pay for grid axes and strings, and roughly double the cost of writing
-    # high-cardinality floats, so they are asked for by column.
-    dictionary = [a.name for a in spec.axes if not a.is_random or arrow_type(a) == pa.string()]
-    dictionary += [
-        f.name for f in schema if pa.types.is_string(f.type) and f.name not in dictionary
-    ]
-    return pq.ParquetWriter(str(path), schema, compression="zstd", use_dictionary=dictionary)
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m steps.compute", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--spec", required=True, help="the spec as JSON (canonical form)")
-    parser.add_argument("--store", required=True, help="store URI: folder, file:// or s3://")
-    parser.add_argument("--run-id", required=True)
+    parser = step_parser("python -m steps.compute", __doc__)
     parser.add_argument(
         "--shard", type=int, default=_env_int("WORKER_ID"), help="default: $WORKER_ID"
     )
@@ -194,16 +181,13 @@ def _env_int(name: str) -> int | None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        spec = spec_from_json(args.spec)
+        spec, store = spec_and_store(args)
         if args.shards is not None and args.shards != spec.shards:
             spec = spec.with_shards(args.shards)
         if args.shard is None:
             raise SpecError("--shard", "is required (or set WORKER_ID)")
         if not 0 <= args.shard < spec.shards:
             raise SpecError("--shard", f"must be in 0..{spec.shards - 1}, got {args.shard}")
-        if not layout.RUN_ID_RE.match(args.run_id):
-            raise SpecError("--run-id", f"'{args.run_id}' is not a DNS-1123 label")
-        store = open_store(args.store)
     except (SpecError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

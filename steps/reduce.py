@@ -25,10 +25,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from steps import layout
+from steps.cli import spec_and_store, step_parser
+from steps.parquet import open_writer
 from steps.shards import ShardInfo, read_shard_info
 from steps.space import Space
-from steps.spec import Spec, SpecError, spec_from_json
-from steps.store import Store, StoreError, open_store
+from steps.spec import Spec, SpecError
+from steps.store import Store, StoreError
 from steps.summary import PartialSummary, json_safe
 
 RESULT_ROW_GROUP_ROWS = 1 << 20
@@ -79,12 +81,9 @@ def merge_shards(store: Store, spec: Spec, run_id: str, infos: list[ShardInfo], 
     schema = infos[0].schema.with_metadata(
         {"ttg.spec_hash": spec.hash, "ttg.rows": str(sum(i.rows for i in infos))}
     )
-    dictionary = [f.name for f in schema if f.name != "param_id" and _wants_dictionary(spec, f)]
     pending: list[pa.RecordBatch] = []
     pending_rows = written = 0
-    with pq.ParquetWriter(
-        str(path), schema, compression="zstd", use_dictionary=dictionary
-    ) as writer:
+    with open_writer(path, schema, spec) as writer:
         for info in infos:
             key = layout.shard_key(spec.name, run_id, info.index, info.count)
             with store.open_read(key) as handle:
@@ -107,11 +106,6 @@ def merge_shards(store: Store, spec: Spec, run_id: str, infos: list[ShardInfo], 
             )
             written += pending_rows
     return written
-
-
-def _wants_dictionary(spec: Spec, field: pa.Field) -> bool:
-    grid = {a.name for a in spec.axes if not a.is_random}
-    return field.name in grid or pa.types.is_string(field.type)
 
 
 def build_summary(
@@ -198,12 +192,7 @@ def write_outputs(directory: Path, outcome: ReduceOutcome) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m steps.reduce", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--spec", required=True, help="the spec as JSON (canonical form)")
-    parser.add_argument("--store", required=True, help="store URI: folder, file:// or s3://")
-    parser.add_argument("--run-id", required=True)
+    parser = step_parser("python -m steps.reduce", __doc__)
     parser.add_argument(
         "--outputs", type=Path, help="folder for Argo output parameters (rows, best)"
     )
@@ -213,10 +202,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        spec = spec_from_json(args.spec)
-        if not layout.RUN_ID_RE.match(args.run_id):
-            raise SpecError("--run-id", f"'{args.run_id}' is not a DNS-1123 label")
-        store = open_store(args.store)
+        spec, store = spec_and_store(args)
     except (SpecError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

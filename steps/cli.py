@@ -1,0 +1,25 @@
+"""What the pod entry points (`steps.compute`, `steps.reduce`) share: arguments and checks."""
+
+from __future__ import annotations
+
+import argparse
+
+from steps import layout
+from steps.spec import Spec, SpecError, spec_from_json
+from steps.store import Store, open_store
+
+
+def step_parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=(doc or "").splitlines()[0])
+    parser.add_argument("--spec", required=True, help="the spec as JSON (canonical form)")
+    parser.add_argument("--store", required=True, help="store URI: folder, file:// or s3://")
+    parser.add_argument("--run-id", required=True, help="the Workflow's name")
+    return parser
+
+
+def spec_and_store(args: argparse.Namespace) -> tuple[Spec, Store]:
+    """Validate the common arguments; SpecError or StoreError means exit 2."""
+    spec = spec_from_json(args.spec)
+    if not layout.RUN_ID_RE.match(args.run_id):
+        raise SpecError("--run-id", f"'{args.run_id}' is not a DNS-1123 label")
+    return spec, open_store(args.store)
