@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from steps import layout
-from steps.cli import spec_and_store, step_parser
+from steps.cli import spec_and_store, step_parser, write_outputs
 from steps.function import ChunkFunction, FunctionError
 from steps.parquet import open_writer
 from steps.shards import ShardInfo, read_shard_info
@@ -196,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     except (FunctionError, StoreError, RunMismatchError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    write_outputs(args.outputs, {"rows": str(outcome.rows)})
     verb = "already complete, skipped" if outcome.skipped else f"computed in {outcome.seconds:.2f}s"
     print(
         f"shard {args.shard}/{spec.shards}: {outcome.rows} rows {verb} -> {store.url(outcome.key)}"

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from steps import layout
-from steps.cli import spec_and_store, step_parser
+from steps.cli import spec_and_store, step_parser, write_outputs
 from steps.parquet import open_writer
 from steps.shards import ShardInfo, read_shard_info
 from steps.space import Space
@@ -182,21 +182,20 @@ def reduce_run(store: Store, spec: Spec, run_id: str) -> ReduceOutcome:
     return ReduceOutcome(rows, summary)
 
 
-def write_outputs(directory: Path, outcome: ReduceOutcome) -> None:
-    """Small scalars for Argo output parameters (the UI shows them); anything big is in the store."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "rows").write_text(str(outcome.rows))
+def output_parameters(outcome: ReduceOutcome) -> dict[str, str]:
+    """What the Argo UI shows for the run: rows, and the best value and its row."""
     objective = outcome.summary.get("objective") or {}
     best = (objective.get("best") or [None])[0]
-    (directory / "best").write_text(json.dumps(best, separators=(",", ":")))
+    best_value = "" if best is None else json.dumps(best[objective["column"]])
+    return {
+        "rows": str(outcome.rows),
+        "best_value": best_value,
+        "best": json.dumps(best, separators=(",", ":")),
+    }
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = step_parser("python -m steps.reduce", __doc__)
-    parser.add_argument(
-        "--outputs", type=Path, help="folder for Argo output parameters (rows, best)"
-    )
-    return parser
+    return step_parser("python -m steps.reduce", __doc__)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,8 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     except StoreError as exc:
         print(f"error: reduce failed: {exc}", file=sys.stderr)
         return 1
-    if args.outputs:
-        write_outputs(args.outputs, outcome)
+    write_outputs(args.outputs, output_parameters(outcome))
     print(
         f"reduce: {outcome.rows} rows from {spec.shards} shards -> {store.url(layout.result_key(spec.name, args.run_id))}"
     )

@@ -61,6 +61,19 @@ class Objective:
     top_k: int
 
 
+QUANTITY_RE = re.compile(r"^(\d+(\.\d+)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Kubernetes requests and limits for each pod; the old worker's defaults."""
+
+    cpu_request: str = "100m"
+    memory_request: str = "128Mi"
+    cpu_limit: str = "500m"
+    memory_limit: str = "256Mi"
+
+
 @dataclass(frozen=True)
 class Spec:
     name: str
@@ -72,9 +85,11 @@ class Spec:
     vectorized: bool
     axes: tuple[Axis, ...]
     objective: Objective | None
+    # Where the sweep runs, not what it computes: outside the canonical form and the hash.
+    resources: Resources = Resources()
 
     def canonical(self) -> dict[str, Any]:
-        """Plain-JSON form with every default filled in and axis order kept."""
+        """Plain-JSON form with every default filled in and axis order kept (no resources)."""
         return {
             "name": self.name,
             "function": self.function,
@@ -151,6 +166,7 @@ TOP_LEVEL_KEYS = frozenset(
         "vectorized",
         "space",
         "objective",
+        "resources",
     }
 )
 
@@ -185,6 +201,7 @@ def parse_spec(data: Any) -> Spec:
         vectorized=_bool(data.get("vectorized", True), "vectorized"),
         axes=axes,
         objective=_parse_objective(data.get("objective"), axes),
+        resources=parse_resources(data.get("resources"), "resources"),
     )
     from steps.space import grid_length  # space imports spec; import here to avoid a cycle
 
@@ -414,3 +431,28 @@ def _parse_objective(data: Any, axes: tuple[Axis, ...]) -> Objective | None:
         raise SpecError("objective.column", f"'{column}' is not a numeric column")
     top_k = _int_in(data.get("top_k", 10), "objective.top_k", 1, MAX_TOP_K)
     return Objective(column=column, goal=goal, top_k=top_k)
+
+
+RESOURCE_KEYS = frozenset(Resources.__dataclass_fields__)
+
+
+def parse_resources(data: Any, field: str, base: Resources = Resources()) -> Resources:
+    """Overrides of `base` from a table such as `[resources]` (or CLI flags)."""
+    if data is None:
+        return base
+    if not isinstance(data, Mapping):
+        raise SpecError(field, f"must be a table with keys {', '.join(sorted(RESOURCE_KEYS))}")
+    _reject_unknown(data, RESOURCE_KEYS, f"{field}.")
+    values = {}
+    for key, value in data.items():
+        if (
+            not isinstance(value, str | int)
+            or isinstance(value, bool)
+            or not QUANTITY_RE.match(str(value))
+        ):
+            raise SpecError(
+                f"{field}.{key}",
+                f"must be a Kubernetes quantity like '500m' or '256Mi', got {value!r}",
+            )
+        values[key] = str(value)
+    return replace(base, **values)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -15,26 +16,41 @@ import yaml
 from steps.spec import load_spec, parse_spec
 from tests.argo_schema import validate
 from tests.conftest import SWEEPS
-from workflows.build import BuildOptions, build_workflow, render
+from workflows.build import BuildOptions, CronOptions, build_workflow, render
+from workflows.lint import lint
 
 GOLDEN = Path(__file__).parent / "golden"
 EXAMPLES = sorted(SWEEPS.glob("*.toml"))
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
-def test_rendered_workflow_matches_its_golden_file(path: Path) -> None:
-    rendered = render(load_spec(path))
-    golden = GOLDEN / f"{path.stem}.workflow.yaml"
+CRON = CronOptions(schedules=("0 2 * * *", "30 14 * * 1-5"), timezone="Europe/Paris")
+GOLDEN_CASES = [(p, "workflow") for p in EXAMPLES] + [
+    (SWEEPS / "rosenbrock.toml", k) for k in ("cron", "template")
+]
+
+
+@pytest.mark.parametrize("path,kind", GOLDEN_CASES, ids=[f"{p.stem}-{k}" for p, k in GOLDEN_CASES])
+def test_rendered_manifest_matches_its_golden_file(path: Path, kind: str) -> None:
+    rendered = render(load_spec(path), BuildOptions(), kind, CRON)
+    golden = GOLDEN / f"{path.stem}.{kind}.yaml"
     if os.environ.get("TTG_REGENERATE_GOLDEN"):
         golden.write_text(rendered)
     assert golden.is_file(), f"missing {golden}; regenerate with TTG_REGENERATE_GOLDEN=1"
     assert rendered == golden.read_text()
 
 
+KIND_NAMES = {"workflow": "Workflow", "cron": "CronWorkflow", "template": "WorkflowTemplate"}
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+@pytest.mark.parametrize("kind", KIND_NAMES)
 @pytest.mark.parametrize("store", ["s3://ttg/runs", "/data/runs"])
-def test_rendered_workflow_passes_argos_strict_schema(path: Path, store: str) -> None:
-    validate(yaml.safe_load(render(load_spec(path), BuildOptions(store=store))))
+def test_every_example_and_kind_passes_argos_strict_schema(
+    path: Path, kind: str, store: str
+) -> None:
+    manifest = yaml.safe_load(render(load_spec(path), BuildOptions(store=store), kind, CRON))
+    assert manifest["kind"] == KIND_NAMES[kind]
+    validate(manifest, KIND_NAMES[kind])
 
 
 def test_the_strict_schema_rejects_an_unknown_field() -> None:
@@ -44,20 +60,20 @@ def test_the_strict_schema_rejects_an_unknown_field() -> None:
         validate(manifest)
 
 
-def test_the_workflow_is_the_same_size_for_ten_rows_and_ten_billion() -> None:
-    base = {
-        "name": "big",
-        "function": "steps.kernels:rosenbrock",
-        "shards": 10,
-        "space": {"x": {"linspace": [0.0, 1.0, 100_000]}, "y": {"linspace": [0.0, 1.0, 100_000]}},
-    }
-    huge = render(parse_spec(base))
-    tiny = render(
-        parse_spec(
-            base | {"space": {"x": {"linspace": [0.0, 1.0, 5]}, "y": {"linspace": [0.0, 1.0, 2]}}}
-        )
-    )
-    assert abs(len(huge) - len(tiny)) < 20 and len(huge) < 8_000
+def test_the_workflow_is_o1_in_size_and_under_16_kb_at_10000_shards() -> None:
+    def sized(num: int, shards: int) -> int:
+        axes = {"x": {"linspace": [0.0, 1.0, num]}, "y": {"linspace": [0.0, 1.0, num]}}
+        spec = {
+            "name": "big",
+            "function": "steps.kernels:rosenbrock",
+            "shards": shards,
+            "space": axes,
+        }
+        return len(render(parse_spec(spec)).encode())
+
+    ten_billion = sized(100_000, 10_000)
+    assert ten_billion < 16 * 1024
+    assert abs(ten_billion - sized(100, 10)) < 64  # only the digits of counts differ
 
 
 def test_the_fan_out_is_one_withsequence_over_the_shard_count_then_reduce() -> None:
@@ -92,3 +108,61 @@ def test_s3_credentials_come_from_a_secret_and_a_folder_store_needs_none() -> No
     assert all("value" not in e and e["valueFrom"]["secretKeyRef"]["name"] == "ttg-s3" for e in env)
     folder = build_workflow(spec, BuildOptions(store="/data")).to_dict()
     assert "env" not in folder["spec"]["templates"][0]["container"]
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+@pytest.mark.parametrize("kind", KIND_NAMES)
+def test_every_example_and_kind_lints_clean(path: Path, kind: str) -> None:
+    assert lint(yaml.safe_load(render(load_spec(path), BuildOptions(), kind, CRON))) == []
+
+
+def _rendered() -> dict:
+    return yaml.safe_load(render(load_spec(EXAMPLES[0])))
+
+
+def _compute(manifest: dict) -> dict:
+    return manifest["spec"]["templates"][0]
+
+
+LINT_CASES = {
+    "dangling input reference": (
+        lambda w: _compute(w)["container"]["args"].append("{{inputs.parameters.shrad}}"),
+        "inputs.parameters.shrad",
+    ),
+    "dangling template reference": (
+        lambda w: w["spec"]["templates"][2]["dag"]["tasks"][1].update(template="reducer"),
+        "reducer",
+    ),
+    "unknown dependency": (
+        lambda w: w["spec"]["templates"][2]["dag"]["tasks"][1].update(depends="computer"),
+        "computer",
+    ),
+    "cycle": (
+        lambda w: w["spec"]["templates"][2]["dag"]["tasks"][0].update(depends="reduce"),
+        "cycle",
+    ),
+    "metric on an undeclared output": (
+        lambda w: _compute(w)["metrics"]["prometheus"][1]["counter"].update(
+            value="{{outputs.parameters.rowz}}"
+        ),
+        "output parameter 'rowz' is not declared",
+    ),
+    "template name not DNS-1123": (
+        lambda w: _compute(w).update(name="Compute_Step"),
+        "'Compute_Step' is not a DNS-1123 label",
+    ),
+    "literal secret": (
+        lambda w: _compute(w)["container"]["env"].append(
+            {"name": "AWS_SECRET_ACCESS_KEY", "value": "hunter2"}
+        ),
+        "AWS_SECRET_ACCESS_KEY carries a literal value",
+    ),
+}
+
+
+@pytest.mark.parametrize("mutate,message", LINT_CASES.values(), ids=LINT_CASES.keys())
+def test_the_lint_catches_what_the_schema_cannot(mutate: Any, message: str) -> None:
+    manifest = _rendered()
+    mutate(manifest)
+    problems = lint(manifest)
+    assert any(message in p for p in problems), problems

@@ -696,8 +696,17 @@ REFUSALS: list[tuple[str, Any, str]] = [
     ),
     (
         "not a Workflow",
-        lambda d: d.update(kind="CronWorkflow"),
-        "kind: 'CronWorkflow' is not supported by the local executor",
+        lambda d: d.update(kind="Pod"),
+        "kind: 'Pod' is not supported by the local executor",
+    ),
+    (
+        "a cron workflow with an unknown field",
+        lambda d: d.update(
+            kind="CronWorkflow",
+            metadata={"name": "nightly"},
+            spec={"workflowSpec": d["spec"], "schedulez": "x"},
+        ),
+        "spec.schedulez: not a CronWorkflow field the local executor knows",
     ),
     (
         "dag and container",

@@ -194,3 +194,35 @@ def test_bad_flags_exit_2(args: list[str], message: str, tmp_path: Path) -> None
     done = sweep(*args, stdin="")
     assert done.returncode == 2, done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("kind", ["cron", "template"])
+def test_exec_runs_a_rendered_cron_workflow_or_template_to_the_same_result_as_run(
+    spec_file: Path, tmp_path: Path, kind: str
+) -> None:
+    from steps.spec import load_spec
+    from workflows.build import BuildOptions, CronOptions, render
+
+    store = tmp_path / "runs"
+    manifest = tmp_path / f"{kind}.yaml"
+    manifest.write_text(
+        render(
+            load_spec(spec_file),
+            BuildOptions(store=str(store)),
+            kind,
+            CronOptions(schedules=("0 2 * * *",)),
+        )
+    )
+    executed = sweep("exec", str(manifest))
+    assert executed.returncode == 0, executed.stderr
+    (run_dir,) = (store / "mixed").iterdir()
+    assert run_dir.name.startswith("mixed-")  # one run, named as Argo names what it creates
+    assert (
+        sweep(
+            "run", str(spec_file), "--store", str(tmp_path / "plain"), "--run-id", "plain"
+        ).returncode
+        == 0
+    )
+    assert data_bytes(run_dir / "result.parquet") == data_bytes(
+        result_of(tmp_path / "plain", "plain")
+    )

@@ -53,7 +53,7 @@ def test_compute_takes_its_shard_from_worker_id_like_the_old_worker(tmp_path: Pa
     outputs = tmp_path / "outputs"
     reduced = step("steps.reduce", *common, "--outputs", str(outputs))
     assert reduced.returncode == 0, reduced.stderr
-    assert (outputs / "rows").read_text() == "10"
+    assert (outputs / "rows").read_text() == "10" and (outputs / "best_value").read_text() == "0.0"
     best = json.loads((outputs / "best").read_text())
     assert best == {"param_id": 9, "x": 1.0, "y": 1, "f": 0.0}  # the minimum at (1, 1)
     assert pq.read_table(tmp_path / "cli/w/result.parquet").num_rows == 10

@@ -1,44 +1,109 @@
-"""Spec -> Argo Workflow, built with Hera.
+"""Spec -> Argo Workflow, CronWorkflow or WorkflowTemplate, built with Hera.
 
-The Workflow is O(1) in size whatever the sweep: it carries the canonical spec as a
-parameter and fans out with `withSequence` over the shard count; each pod derives its rows
-from its shard index. `run` executes exactly this manifest locally; `submit` sends it to Argo.
+All three kinds share one workflow spec: a DAG whose `compute` task fans out with
+`withSequence` over the shard count and whose `reduce` task follows. The Workflow is O(1) in
+size whatever the sweep: the canonical spec travels as a parameter and each pod derives its
+rows from its shard index. `run` executes exactly this manifest locally; `submit` sends it to
+Argo. The cluster settings (security, resources, GC, TTL, metrics) are written for a
+read-only root filesystem: everything a step writes lives on the `/tmp` emptyDir.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
 
-from hera.workflows import DAG, Container, Parameter, Task, Workflow
+from hera.workflows import (
+    DAG,
+    Container,
+    Counter,
+    CronWorkflow,
+    Histogram,
+    Label,
+    Parameter,
+    Task,
+    Workflow,
+    WorkflowTemplate,
+)
 from hera.workflows import models as m
 
-from steps.spec import Spec
+from steps.spec import Resources, Spec
 
 DEFAULT_IMAGE = "ttg-worker:latest"
 DEFAULT_CLUSTER_STORE = "s3://ttg/runs"
 DEFAULT_S3_SECRET = "ttg-s3"
+DEFAULT_SERVICE_ACCOUNT = "ttg-workflow"
+DEFAULT_PARALLELISM = 10  # pods at once: sensible for a three-node kind cluster
 ENTRYPOINT = "sweep"
-# Everything a step writes lives under /tmp: on a cluster that is an emptyDir, because the
-# root filesystem is read-only. Output-parameter files carry the run id so that concurrent
-# local runs, which share the host's /tmp, never read each other's.
-OUTPUTS_DIR = "/tmp/ttg/{{workflow.name}}/outputs"
+KINDS = ("workflow", "cron", "template")
+# The worker image's user (docker/Dockerfile) must match.
+RUN_AS_UID = 10001
+RUN_AS_GID = 10001
+# Output-parameter files live under /tmp (the emptyDir) and carry the run id and shard, so
+# that concurrent local runs, which share the host's /tmp, never read each other's.
+OUTPUTS_ROOT = "/tmp/ttg/{{workflow.name}}"
+COMPUTE_OUTPUTS = OUTPUTS_ROOT + "/shard-{{inputs.parameters.shard}}"
+REDUCE_OUTPUTS = OUTPUTS_ROOT + "/reduce"
 S3_SECRET_KEYS = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
 OPTIONAL_SECRET_KEYS = frozenset({"AWS_REGION"})
+SHARD_SECONDS_BUCKETS: list[float | m.Amount] = [1, 5, 15, 60, 300, 900, 3600, 14400]
+
+
+class BuildError(ValueError):
+    """Options that cannot make a manifest (one line, exit 2)."""
 
 
 @dataclass(frozen=True)
 class BuildOptions:
     store: str = DEFAULT_CLUSTER_STORE
     image: str = DEFAULT_IMAGE
-    run_id: str | None = None  # a fixed Workflow name; otherwise Argo's generateName picks one
+    image_pull_policy: str = "IfNotPresent"  # kind-loaded images are never pulled
+    run_id: str | None = None  # a fixed Workflow name; otherwise generateName picks one
+    namespace: str | None = None
+    service_account: str = DEFAULT_SERVICE_ACCOUNT
     s3_secret: str = DEFAULT_S3_SECRET
-    compute_retries: int = 2
+    parallelism: int = DEFAULT_PARALLELISM
+    compute_retries: int = 3
+    active_deadline_seconds: int = 24 * 3600
+    resources: Resources | None = None  # None: the spec's `[resources]`
 
 
-def _s3_env(options: BuildOptions) -> list[m.EnvVar]:
+@dataclass(frozen=True)
+class CronOptions:
+    schedules: tuple[str, ...]
+    timezone: str = "UTC"
+    concurrency_policy: str = "Forbid"  # a slow run never overlaps the next
+    starting_deadline_seconds: int = 600
+    successful_history: int = 3
+    failed_history: int = 3
+
+
+def _labels(spec: Spec) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "ttg",
+        "app.kubernetes.io/component": "sweep",
+        "ttg/sweep": spec.name,
+    }
+
+
+def _annotations(spec: Spec) -> dict[str, str]:
+    from steps.space import Space
+
+    rows = Space(spec).rows
+    return {
+        "workflows.argoproj.io/title": f"TTG sweep {spec.name}",
+        "workflows.argoproj.io/description": (
+            f"`{spec.function}` over {rows:,} parameter combinations in {spec.shards} shards "
+            f"(spec {spec.hash[:12]})"
+        ),
+    }
+
+
+def _s3_env(options: BuildOptions) -> list[m.EnvVar] | None:
     """S3 settings from a Secret, never literals; none at all for a folder store."""
     if not options.store.startswith("s3://"):
-        return []
+        return None
     return [
         m.EnvVar(
             name=key,
@@ -52,65 +117,211 @@ def _s3_env(options: BuildOptions) -> list[m.EnvVar]:
     ]
 
 
-def _step_args(extra: list[str]) -> list[str]:
-    common = [
+def _resources(resources: Resources) -> m.ResourceRequirements:
+    return m.ResourceRequirements(
+        requests={
+            "cpu": m.Quantity(resources.cpu_request),
+            "memory": m.Quantity(resources.memory_request),
+        },
+        limits={
+            "cpu": m.Quantity(resources.cpu_limit),
+            "memory": m.Quantity(resources.memory_limit),
+        },
+    )
+
+
+def _container_security() -> m.SecurityContext:
+    return m.SecurityContext(
+        allow_privilege_escalation=False,
+        read_only_root_filesystem=True,
+        run_as_non_root=True,
+        capabilities=m.Capabilities(drop=["ALL"]),
+    )
+
+
+def _pod_security() -> m.PodSecurityContext:
+    return m.PodSecurityContext(
+        run_as_non_root=True,
+        run_as_user=RUN_AS_UID,
+        run_as_group=RUN_AS_GID,
+        fs_group=RUN_AS_GID,
+        seccomp_profile=m.SeccompProfile(type="RuntimeDefault"),
+    )
+
+
+def _step_args(outputs: str, extra: list[str]) -> list[str]:
+    return [
         "--spec",
         "{{workflow.parameters.spec}}",
         "--store",
         "{{workflow.parameters.store}}",
         "--run-id",
         "{{workflow.name}}",
+        "--outputs",
+        outputs,
+        *extra,
     ]
-    return common + extra
 
 
-def build_workflow(spec: Spec, options: BuildOptions = BuildOptions()) -> Workflow:
+def _compute_metrics(spec: Spec) -> list[Any]:
+    """Per-template Prometheus metrics; labelled by sweep only, never by shard (cardinality)."""
+    label = [Label(key="sweep", value=spec.name)]
+    return [
+        Histogram(
+            name="ttg_shard_duration_seconds",
+            help="Wall time of one compute shard attempt",
+            labels=label,
+            buckets=SHARD_SECONDS_BUCKETS,
+            value="{{duration}}",
+        ),
+        Counter(
+            name="ttg_rows_computed_total",
+            help="Rows written by succeeded compute shards",
+            labels=label,
+            when="{{status}} == Succeeded",
+            value="{{outputs.parameters.rows}}",
+        ),
+        Counter(
+            name="ttg_shard_failures_total",
+            help="Compute shard attempts that failed",
+            labels=label,
+            when="{{status}} == Failed",
+            value="1",
+        ),
+    ]
+
+
+def _define_templates(spec: Spec, options: BuildOptions) -> None:
+    """The compute and reduce containers and the DAG; called inside a Hera workflow context."""
     env = _s3_env(options)
-    with Workflow(
-        name=options.run_id,
-        generate_name=None if options.run_id else f"{spec.name}-",
-        entrypoint=ENTRYPOINT,
-        labels={"app.kubernetes.io/name": "ttg", "ttg/sweep": spec.name},
-        arguments=[
+    resources = _resources(options.resources or spec.resources)
+    common: dict[str, Any] = {
+        "image": options.image,
+        "image_pull_policy": options.image_pull_policy,
+        "env": env,
+        "resources": resources,
+        "security_context": _container_security(),
+        "volume_mounts": [m.VolumeMount(name="tmp", mount_path="/tmp")],
+    }
+    compute = Container(
+        name="compute",
+        command=["python", "-m", "steps.compute"],
+        args=_step_args(COMPUTE_OUTPUTS, ["--shard", "{{inputs.parameters.shard}}"]),
+        inputs=[Parameter(name="shard")],
+        outputs=[Parameter(name="rows", value_from=m.ValueFrom(path=f"{COMPUTE_OUTPUTS}/rows"))],
+        retry_strategy=m.RetryStrategy(
+            limit=m.IntOrString(options.compute_retries),
+            retry_policy="Always",
+            backoff=m.Backoff(duration="15s", factor=m.IntOrString(2), max_duration="10m"),
+        ),
+        metrics=_compute_metrics(spec),
+        **common,
+    )
+    reduce = Container(
+        name="reduce",
+        command=["python", "-m", "steps.reduce"],
+        args=_step_args(REDUCE_OUTPUTS, []),
+        outputs=[
+            Parameter(name=name, value_from=m.ValueFrom(path=f"{REDUCE_OUTPUTS}/{name}"))
+            for name in ("rows", "best_value", "best")
+        ],
+        **common,
+    )
+    with DAG(name=ENTRYPOINT):
+        shards = Task(
+            name="compute",
+            template=compute,
+            arguments={"shard": "{{item}}"},
+            with_sequence=m.Sequence(count=m.IntOrString(str(spec.shards))),
+        )
+        shards >> Task(name="reduce", template=reduce)
+
+
+def _workflow_settings(spec: Spec, options: BuildOptions) -> dict[str, Any]:
+    """Everything of the workflow spec that every kind shares."""
+    return {
+        "namespace": options.namespace,
+        "labels": _labels(spec),
+        "annotations": _annotations(spec),
+        "entrypoint": ENTRYPOINT,
+        "arguments": [
             Parameter(name="spec", value=spec.to_json()),
             Parameter(name="store", value=options.store),
         ],
+        "service_account_name": options.service_account,
+        "security_context": _pod_security(),
+        "volumes": [m.Volume(name="tmp", empty_dir=m.EmptyDirVolumeSource())],
+        "parallelism": options.parallelism,
+        "active_deadline_seconds": options.active_deadline_seconds,
+        "pod_gc": m.PodGC(strategy="OnPodSuccess"),  # failed pods stay for `kubectl logs`
+        "ttl_strategy": m.TTLStrategy(
+            seconds_after_success=7 * 86400, seconds_after_failure=14 * 86400
+        ),
+    }
+
+
+def build_workflow(spec: Spec, options: BuildOptions = BuildOptions()) -> Workflow:
+    with Workflow(
+        name=options.run_id,
+        generate_name=None if options.run_id else f"{spec.name}-",
+        **_workflow_settings(spec, options),
     ) as workflow:
-        compute = Container(
-            name="compute",
-            image=options.image,
-            command=["python", "-m", "steps.compute"],
-            args=_step_args(["--shard", "{{inputs.parameters.shard}}"]),
-            env=env or None,
-            inputs=[Parameter(name="shard")],
-            retry_strategy=m.RetryStrategy(
-                limit=m.IntOrString(options.compute_retries),
-                retry_policy="Always",
-                backoff=m.Backoff(duration="10s", factor=m.IntOrString(2), max_duration="5m"),
-            ),
-        )
-        reduce = Container(
-            name="reduce",
-            image=options.image,
-            command=["python", "-m", "steps.reduce"],
-            args=_step_args(["--outputs", OUTPUTS_DIR]),
-            env=env or None,
-            outputs=[
-                Parameter(name="rows", value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/rows")),
-                Parameter(name="best", value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/best")),
-            ],
-        )
-        with DAG(name=ENTRYPOINT):
-            shards = Task(
-                name="compute",
-                template=compute,
-                arguments={"shard": "{{item}}"},
-                with_sequence=m.Sequence(count=m.IntOrString(str(spec.shards))),
-            )
-            shards >> Task(name="reduce", template=reduce)
+        _define_templates(spec, options)
     return workflow
 
 
-def render(spec: Spec, options: BuildOptions = BuildOptions()) -> str:
-    """The Workflow as YAML: what `render` prints, `run` executes and `submit` sends."""
-    return str(build_workflow(spec, options).to_yaml())
+def _for_submitted_runs(spec: Spec, options: BuildOptions) -> dict[str, Any]:
+    """Settings of a kind that creates Workflows: created runs carry the labels and title too."""
+    settings = _workflow_settings(spec, replace(options, run_id=None))
+    settings["workflow_metadata"] = m.WorkflowMetadata(
+        labels=_labels(spec), annotations=_annotations(spec)
+    )
+    return settings
+
+
+def build_cron_workflow(spec: Spec, options: BuildOptions, cron: CronOptions) -> CronWorkflow:
+    """Each scheduled run is a new Workflow with its own name, so its own run id in the store."""
+    with CronWorkflow(
+        name=spec.name,
+        schedules=list(cron.schedules),
+        timezone=cron.timezone,
+        concurrency_policy=cron.concurrency_policy,
+        starting_deadline_seconds=cron.starting_deadline_seconds,
+        successful_jobs_history_limit=cron.successful_history,
+        failed_jobs_history_limit=cron.failed_history,
+        **_for_submitted_runs(spec, options),
+    ) as workflow:
+        _define_templates(spec, options)
+    return workflow
+
+
+def build_workflow_template(spec: Spec, options: BuildOptions = BuildOptions()) -> WorkflowTemplate:
+    """Register once, submit many: `argo submit --from workflowtemplate/<name>`."""
+    with WorkflowTemplate(name=spec.name, **_for_submitted_runs(spec, options)) as template:
+        _define_templates(spec, options)
+    return template
+
+
+def build(
+    spec: Spec, options: BuildOptions, kind: str = "workflow", cron: CronOptions | None = None
+) -> Workflow:
+    builders: dict[str, Callable[[], Workflow]] = {
+        "workflow": lambda: build_workflow(spec, options),
+        "template": lambda: build_workflow_template(spec, options),
+        "cron": lambda: build_cron_workflow(spec, options, cron or CronOptions(schedules=())),
+    }
+    if kind not in builders:
+        raise BuildError(f"unknown kind '{kind}': use one of {', '.join(KINDS)}")
+    if kind == "cron" and (cron is None or not cron.schedules):
+        raise BuildError("a CronWorkflow needs at least one --cron schedule")
+    return builders[kind]()
+
+
+def render(
+    spec: Spec,
+    options: BuildOptions = BuildOptions(),
+    kind: str = "workflow",
+    cron: CronOptions | None = None,
+) -> str:
+    """YAML of one kind: what `render` prints, `run` executes and `submit` sends."""
+    return str(build(spec, options, kind, cron).to_yaml())

@@ -285,7 +285,52 @@ def load_manifest(text: str) -> dict[str, Any]:
 
 def parse_workflow(manifest: Mapping[str, Any]) -> Workflow:
     """Check a loaded manifest against the subset; return it typed, or raise `ManifestError`."""
-    return _Parser().parse(manifest)
+    return _Parser().parse(as_workflow(manifest))
+
+
+# What a CronWorkflow adds around its workflowSpec: scheduling, which has no meaning for one
+# local run started now.
+CRON_ONLY_KEYS = frozenset(
+    {
+        "schedule",
+        "schedules",
+        "timezone",
+        "concurrencyPolicy",
+        "startingDeadlineSeconds",
+        "successfulJobsHistoryLimit",
+        "failedJobsHistoryLimit",
+        "suspend",
+        "stopStrategy",
+        "when",
+        "workflowSpec",
+        "workflowMetadata",
+    }
+)
+
+
+def as_workflow(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The Workflow that one run of a WorkflowTemplate or CronWorkflow creates, as Argo does.
+
+    A WorkflowTemplate's spec is a workflow spec; a CronWorkflow's is its `workflowSpec`. The
+    run is named `<name>-` plus five random characters. Anything else passes unchanged.
+    """
+    kind = manifest.get("kind") if isinstance(manifest, Mapping) else None
+    if kind not in ("WorkflowTemplate", "CronWorkflow"):
+        return manifest
+    metadata = _mapping(manifest.get("metadata"), "metadata")
+    name = _string(metadata.get("name"), "metadata.name")
+    spec = _mapping(manifest.get("spec"), "spec")
+    if kind == "CronWorkflow":
+        for key in spec:
+            if key not in CRON_ONLY_KEYS:
+                _fail(f"spec.{key}", "not a CronWorkflow field the local executor knows")
+        spec = _mapping(spec.get("workflowSpec"), "spec.workflowSpec")
+    return {
+        "apiVersion": manifest.get("apiVersion"),
+        "kind": "Workflow",
+        "metadata": {"generateName": f"{name}-"},
+        "spec": spec,
+    }
 
 
 class _Loader(yaml.SafeLoader):
@@ -392,7 +437,8 @@ class _Parser:
         if raw.get("kind") != "Workflow":
             _fail(
                 "kind",
-                f"{raw.get('kind')!r} is not supported by the local executor (only Workflow)",
+                f"{raw.get('kind')!r} is not supported by the local executor"
+                " (Workflow, WorkflowTemplate or CronWorkflow)",
             )
         name, generate_name = self._metadata(_mapping(raw.get("metadata"), "metadata"))
         spec = _mapping(raw.get("spec"), "spec")
