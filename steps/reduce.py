@@ -14,6 +14,7 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -26,14 +27,12 @@ import pyarrow.parquet as pq
 
 from steps import layout
 from steps.cli import spec_and_store, step_parser, write_outputs
-from steps.parquet import open_writer
+from steps.parquet import open_writer, row_group_rows
 from steps.shards import ShardInfo, read_shard_info
 from steps.space import Space
 from steps.spec import Spec, SpecError
 from steps.store import Store, StoreError
 from steps.summary import PartialSummary, json_safe
-
-RESULT_ROW_GROUP_ROWS = 1 << 20
 
 
 class ShardError(Exception):
@@ -78,34 +77,34 @@ def verify_shards(store: Store, spec: Spec, run_id: str) -> list[ShardInfo]:
 
 def merge_shards(store: Store, spec: Spec, run_id: str, infos: list[ShardInfo], path: Path) -> int:
     """Stream all shards, in order, into one Parquet file at `path` with fixed-size row groups."""
-    schema = infos[0].schema.with_metadata(
-        {"ttg.spec_hash": spec.hash, "ttg.rows": str(sum(i.rows for i in infos))}
-    )
+    schema = infos[0].schema
+    group = row_group_rows(schema)
+    metadata = {"ttg.spec_hash": spec.hash, "ttg.rows": str(sum(i.rows for i in infos))}
     pending: list[pa.RecordBatch] = []
     pending_rows = written = 0
-    with open_writer(path, schema, spec) as writer:
-        for info in infos:
-            key = layout.shard_key(spec.name, run_id, info.index, info.count)
-            with store.open_read(key) as handle:
-                for batch in pq.ParquetFile(handle).iter_batches(batch_size=RESULT_ROW_GROUP_ROWS):
-                    pending.append(batch)
-                    pending_rows += batch.num_rows
-                    while pending_rows >= RESULT_ROW_GROUP_ROWS:
-                        table = pa.Table.from_batches(pending, schema=infos[0].schema)
-                        writer.write_table(
-                            table.slice(0, RESULT_ROW_GROUP_ROWS),
-                            row_group_size=RESULT_ROW_GROUP_ROWS,
-                        )
-                        rest = table.slice(RESULT_ROW_GROUP_ROWS)
-                        pending, pending_rows = rest.to_batches(), rest.num_rows
-                        written += RESULT_ROW_GROUP_ROWS
+    with open_writer(path, schema.with_metadata(metadata), spec) as writer:
+        for batch in _shard_batches(store, spec, run_id, infos, group):
+            pending.append(batch)
+            pending_rows += batch.num_rows
+            while pending_rows >= group:
+                table = pa.Table.from_batches(pending, schema=schema)
+                writer.write_table(table.slice(0, group), row_group_size=group)
+                rest = table.slice(group)
+                pending, pending_rows = rest.to_batches(), rest.num_rows
+                written += group
         if pending_rows:
-            writer.write_table(
-                pa.Table.from_batches(pending, schema=infos[0].schema),
-                row_group_size=RESULT_ROW_GROUP_ROWS,
-            )
+            writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=group)
             written += pending_rows
     return written
+
+
+def _shard_batches(
+    store: Store, spec: Spec, run_id: str, infos: list[ShardInfo], batch_rows: int
+) -> Iterator[pa.RecordBatch]:
+    for info in infos:
+        key = layout.shard_key(spec.name, run_id, info.index, info.count)
+        with store.open_read(key) as handle:
+            yield from pq.ParquetFile(handle).iter_batches(batch_size=batch_rows)
 
 
 def build_summary(

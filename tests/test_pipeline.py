@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from steps import layout, reduce
+from steps import layout, parquet, reduce
 from steps.compute import RunMismatchError, compute_shard
 from steps.function import FunctionError
 from steps.reduce import ShardError, reduce_run
@@ -52,6 +52,18 @@ def data_bytes(path: Path) -> bytes:
     return blob[: len(blob) - 8 - footer]
 
 
+def test_result_row_groups_are_sized_by_bytes_not_rows() -> None:
+    narrow = pa.schema(
+        [("param_id", pa.int64()), ("x", pa.float64()), ("y", pa.float64()), ("f", pa.float64())]
+    )
+    wide = pa.schema([(f"c{i}", pa.float64()) for i in range(64)])
+    assert parquet.row_group_rows(narrow) == 1 << 17  # 32 bytes a row, ~4 MiB a group
+    assert parquet.row_group_rows(wide) == 1 << 13
+    assert (
+        parquet.row_group_rows(pa.schema([("s", pa.string())] * 4096)) == parquet.MIN_ROW_GROUP_ROWS
+    )
+
+
 def test_the_result_holds_every_row_in_param_id_order_with_typed_columns(tmp_path: Path) -> None:
     store = open_store(str(tmp_path))
     outcome = run_all(store, mixed(3, 50), "r1")
@@ -91,7 +103,8 @@ def test_the_result_holds_every_row_in_param_id_order_with_typed_columns(tmp_pat
 def test_shard_invariance_the_result_data_is_byte_identical(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shards: int, chunk_rows: int
 ) -> None:
-    monkeypatch.setattr(reduce, "RESULT_ROW_GROUP_ROWS", 64)  # several result row groups
+    monkeypatch.setattr(parquet, "MIN_ROW_GROUP_ROWS", 64)  # several result row groups
+    monkeypatch.setattr(parquet, "MAX_ROW_GROUP_ROWS", 64)
     baseline = tmp_path / "baseline"
     run_all(open_store(str(baseline)), mixed(1, 560), "r")
     other = tmp_path / "other"
