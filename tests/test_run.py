@@ -226,3 +226,53 @@ def test_exec_runs_a_rendered_cron_workflow_or_template_to_the_same_result_as_ru
     assert data_bytes(run_dir / "result.parquet") == data_bytes(
         result_of(tmp_path / "plain", "plain")
     )
+
+
+def test_render_prints_each_kind_with_cluster_options() -> None:
+    cron = sweep(
+        "render",
+        "--kind",
+        "cron",
+        "--cron",
+        "0 2 * * *",
+        "--cron",
+        "0 14 * * 1",
+        "--timezone",
+        "Europe/Paris",
+    )
+    assert cron.returncode == 0, cron.stderr
+    manifest = yaml.safe_load(cron.stdout)
+    assert manifest["kind"] == "CronWorkflow" and manifest["spec"]["schedules"] == [
+        "0 2 * * *",
+        "0 14 * * 1",
+    ]
+    assert (
+        manifest["spec"]["timezone"] == "Europe/Paris"
+        and manifest["spec"]["concurrencyPolicy"] == "Forbid"
+    )
+    template = yaml.safe_load(sweep("render", "--kind", "template", "-n", "sweeps").stdout)
+    assert template["kind"] == "WorkflowTemplate" and template["metadata"] == template[
+        "metadata"
+    ] | {"name": "rosenbrock", "namespace": "sweeps"}
+    tuned = yaml.safe_load(
+        sweep(
+            "render", "--memory-limit", "1Gi", "--parallelism", "3", "--service-account", "sa"
+        ).stdout
+    )
+    compute = tuned["spec"]["templates"][0]
+    assert compute["container"]["resources"]["limits"] == {"cpu": "500m", "memory": "1Gi"}
+    assert tuned["spec"]["parallelism"] == 3 and tuned["spec"]["serviceAccountName"] == "sa"
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--kind", "cron"], "needs at least one --cron schedule"),
+        (["--kind", "daily"], "invalid choice"),
+        (["--cpu-limit", "lots"], "'resource flags.cpu_limit'"),
+        (["--parallelism", "0"], "expected a positive integer"),
+    ],
+)
+def test_render_refuses_bad_options_with_exit_2(args: list[str], message: str) -> None:
+    done = sweep("render", *args)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr

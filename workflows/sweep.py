@@ -11,7 +11,10 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 # Run as a script, Python puts workflows/ itself first on sys.path, where its modules could
 # shadow installed ones; the project root is what imports should resolve against.
@@ -19,14 +22,18 @@ _HERE = Path(__file__).resolve().parent
 if sys.path and Path(sys.path[0] or ".").resolve() == _HERE:
     sys.path[0] = str(_HERE.parent)
 
+from hera.workflows import Workflow  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from steps import layout  # noqa: E402
 from steps.function import FunctionError, import_function  # noqa: E402
-from steps.spec import Spec, SpecError, load_spec  # noqa: E402
+from steps.spec import RESOURCE_KEYS, Spec, SpecError, load_spec, parse_resources  # noqa: E402
 from steps.store import StoreError, open_store  # noqa: E402
-from workflows.build import DEFAULT_CLUSTER_STORE, DEFAULT_IMAGE, BuildOptions, render  # noqa: E402
-from workflows.local import ExecutionResult, execute  # noqa: E402
+from workflows import argo  # noqa: E402
+from workflows import build as builder  # noqa: E402
+from workflows.build import BuildOptions, render  # noqa: E402
+from workflows.lint import lint  # noqa: E402
+from workflows.local import ExecutionResult, Node, execute  # noqa: E402
 from workflows.manifest import ManifestError, load_manifest  # noqa: E402
 from workflows.progress import ProgressDisplay  # noqa: E402
 from workflows.report import print_run_report  # noqa: E402
@@ -34,6 +41,9 @@ from workflows.runs import RunChoiceError, choose_run_id  # noqa: E402
 
 DEFAULT_SPEC = _HERE / "sweeps" / "rosenbrock.toml"
 DEFAULT_LOCAL_STORE = "runs"
+
+
+WorkflowLike = TypeVar("WorkflowLike", bound=Workflow)  # Workflow, CronWorkflow, WorkflowTemplate
 
 
 class UsageError(Exception):
@@ -129,11 +139,270 @@ def cmd_render(args: argparse.Namespace, console: Console) -> int:
     spec = _load(args.spec, args.shards)
     if args.run_id is not None and not layout.RUN_ID_RE.match(args.run_id):
         raise UsageError(f"--run-id '{args.run_id}' must be a DNS-1123 label")
-    open_store(args.store)  # validates the scheme
-    sys.stdout.write(
-        render(spec, BuildOptions(store=args.store, image=args.image, run_id=args.run_id))
-    )
+    options = replace(_build_options(args, spec, args.namespace), run_id=args.run_id)
+    cron = builder.CronOptions(schedules=tuple(args.cron or ()), timezone=args.timezone)
+    sys.stdout.write(builder.render(spec, options, args.kind, cron))
     return 0
+
+
+# --- submit / schedule / status: the Argo Server ------------------------------------------
+
+DEFAULT_POLL_SECONDS = 5.0
+_SHARD_DONE = frozenset({"Succeeded", "Failed", "Error"})
+
+
+def _add_cluster_build_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of every command that builds a sweep's manifest for a cluster."""
+    parser.add_argument("spec", nargs="?", help=f"sweep spec (default: {DEFAULT_SPEC.name})")
+    parser.add_argument("--shards", type=_positive, help="override the spec's shard count")
+    parser.add_argument(
+        "--image",
+        default=builder.DEFAULT_IMAGE,
+        help=f"worker image (default: {builder.DEFAULT_IMAGE})",
+    )
+    parser.add_argument(
+        "--store",
+        default=builder.DEFAULT_CLUSTER_STORE,
+        help=f"where the pods write, as seen from the cluster (default: {builder.DEFAULT_CLUSTER_STORE})",
+    )
+    parser.add_argument(
+        "--service-account",
+        default=builder.DEFAULT_SERVICE_ACCOUNT,
+        help=f"the pods' service account (default: {builder.DEFAULT_SERVICE_ACCOUNT})",
+    )
+    parser.add_argument(
+        "--parallelism",
+        type=_positive,
+        default=builder.DEFAULT_PARALLELISM,
+        help=f"pods at once (default: {builder.DEFAULT_PARALLELISM})",
+    )
+    for key in RESOURCE_KEYS:
+        flag = "--" + key.replace("_", "-")
+        parser.add_argument(
+            flag, metavar="QUANTITY", help=f"{key} of each pod (default: the spec's)"
+        )
+
+
+def _add_namespace_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        help="Kubernetes namespace (default: $ARGO_NAMESPACE, else argo)",
+    )
+
+
+def _build_options(args: argparse.Namespace, spec: Spec, namespace: str | None) -> BuildOptions:
+    open_store(args.store)  # validates the scheme
+    flags = {key: getattr(args, key) for key in RESOURCE_KEYS if getattr(args, key) is not None}
+    return BuildOptions(
+        store=args.store,
+        image=args.image,
+        namespace=namespace,
+        service_account=args.service_account,
+        parallelism=args.parallelism,
+        resources=parse_resources(flags, "resource flags", spec.resources),
+    )
+
+
+def _cluster_build(args: argparse.Namespace) -> tuple[Spec, argo.ArgoConfig, BuildOptions]:
+    """Check the local input first (spec, store URI), then where the server is."""
+    spec = _load(args.spec, args.shards)
+    options = _build_options(args, spec, None)
+    config = argo.ArgoConfig.from_env(args.namespace)
+    return spec, config, replace(options, namespace=config.namespace)
+
+
+def _linted(workflow: WorkflowLike) -> WorkflowLike:
+    """Never send the server a manifest our own lint finds wrong."""
+    problems = lint(workflow.to_dict())
+    if problems:
+        raise UsageError(f"the rendered manifest fails the lint: {problems[0]}")
+    return workflow
+
+
+def cmd_submit(args: argparse.Namespace, console: Console) -> int:
+    spec, config, options = _cluster_build(args)
+    name = argo.submit_workflow(config, _linted(builder.build_workflow(spec, options)))
+    ns = config.namespace
+    console.print(f"submitted [bold]{name}[/bold] to namespace {ns}", soft_wrap=True)
+    console.print(f"ui: {argo.ui_url(config, name)}", soft_wrap=True, highlight=False)
+    console.print("follow it with:", soft_wrap=True)
+    for command in (
+        f"argo watch -n {ns} {name}",
+        f"argo logs -n {ns} {name} --follow",
+        f"kubectl get pods -n {ns} -l workflows.argoproj.io/workflow={name} -w",
+    ):
+        console.print(f"  {command}", soft_wrap=True, markup=False, highlight=False)
+    if not args.wait:
+        return 0
+    began = time.perf_counter()
+    status = _watch(console, config, spec, name, args.poll, args.timeout)
+    if not status.succeeded:
+        Console(stderr=True).print(
+            f"[red]{status.phase}[/red]: workflow {name}: {status.message or 'no message'}",
+            soft_wrap=True,
+        )
+        return 1
+    _print_summary(console, spec, args.store, name, _seconds(status) or time.perf_counter() - began)
+    return 0
+
+
+def _watch(
+    console: Console,
+    config: argo.ArgoConfig,
+    spec: Spec,
+    name: str,
+    poll: float,
+    timeout: float | None,
+) -> argo.WorkflowStatus:
+    """Follow the run on the same progress display as `run`, one task per compute shard."""
+
+    def node(shard: int, node_id: str | None = None) -> Node:
+        return Node(
+            id=node_id or f"{name}.compute({shard}:{shard})",
+            task="compute",
+            template="compute",
+            item=str(shard),
+        )
+
+    reported: set[int] = set()
+    with ProgressDisplay(console, name, spec) as progress:
+        for shard in range(spec.shards):
+            progress.task_added(node(shard))
+
+        def update(status: argo.WorkflowStatus) -> None:
+            phases = dict(status.shard_phases)
+            if status.succeeded:  # every shard did, whatever the node list still shows
+                phases = dict.fromkeys(range(spec.shards), "Succeeded")
+            for shard, phase in sorted(phases.items()):
+                if shard in reported or phase not in _SHARD_DONE:
+                    continue
+                reported.add(shard)
+                finished = node(shard, status.shard_nodes.get(shard))
+                progress.task_finished(finished, phase == "Succeeded", {})
+
+        return argo.wait_for(config, name, poll, update, timeout)
+
+
+def _seconds(status: argo.WorkflowStatus) -> float | None:
+    if status.started_at is None or status.finished_at is None:
+        return None
+    return (status.finished_at - status.started_at).total_seconds()
+
+
+def _print_summary(console: Console, spec: Spec, store_uri: str, name: str, seconds: float) -> None:
+    """The same report as `run`, when the cluster's store can be read from here."""
+    try:
+        store = open_store(store_uri)
+        summary = json.loads(store.get_bytes(layout.summary_key(spec.name, name)))
+    except (StoreError, ValueError) as exc:
+        console.print(
+            f"[green]Succeeded[/green]: {name}; its summary is not readable from here: {exc}",
+            soft_wrap=True,
+        )
+        return
+    print_run_report(console, summary, store.url(layout.result_key(spec.name, name)), seconds)
+    console.print(f"run id: {name}", soft_wrap=True)
+
+
+def cmd_schedule(args: argparse.Namespace, console: Console) -> int:
+    spec, config, options = _cluster_build(args)
+    cron = builder.CronOptions(schedules=tuple(args.cron), timezone=args.timezone)
+    outcome = argo.schedule_cron(config, _linted(builder.build_cron_workflow(spec, options, cron)))
+    ns, name = config.namespace, spec.name
+    console.print(
+        f"{outcome} cron workflow [bold]{name}[/bold] in namespace {ns}: "
+        f"{' | '.join(cron.schedules)} ({cron.timezone})",
+        soft_wrap=True,
+        highlight=False,
+    )
+    console.print(f"ui: {argo.ui_url(config, name, 'cron-workflows')}", soft_wrap=True)
+    for command in (
+        f"argo cron get -n {ns} {name}",
+        f"argo list -n {ns} -l workflows.argoproj.io/cron-workflow={name}",
+    ):
+        console.print(f"  {command}", soft_wrap=True, markup=False, highlight=False)
+    return 0
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+
+
+def cmd_status(args: argparse.Namespace, console: Console) -> int:
+    config = argo.ArgoConfig.from_env(args.namespace)
+    status = argo.get_workflow(config, args.run)
+    shards = status.shards
+    retries = f", {shards.retries} retried" if shards.retries else ""
+    lines = [
+        ("workflow", f"{status.name} (namespace {status.namespace})"),
+        ("phase", status.phase),
+        (
+            "shards",
+            f"{shards.succeeded} succeeded / {shards.running} running / {shards.failed} failed "
+            f"/ {shards.pending} pending (of {shards.total}{retries})",
+        ),
+        ("started", _when(status.started_at)),
+        ("finished", _when(status.finished_at)),
+        ("message", status.message or "-"),
+        ("ui", argo.ui_url(config, status.name)),
+    ]
+    for label, value in lines:
+        console.print(f"{label:<9} {value}", soft_wrap=True, markup=False, highlight=False)
+    return 0
+
+
+def _add_argo_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    submit = sub.add_parser("submit", help="send the sweep's Workflow to the Argo Server")
+    _add_cluster_build_arguments(submit)
+    _add_namespace_argument(submit)
+    submit.add_argument(
+        "--wait", action="store_true", help="follow the run, then print its summary"
+    )
+    submit.add_argument(
+        "--poll",
+        type=_positive_seconds,
+        default=DEFAULT_POLL_SECONDS,
+        metavar="SECONDS",
+        help=f"with --wait: seconds between status reads (default: {DEFAULT_POLL_SECONDS:g})",
+    )
+    submit.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="with --wait: give up after this long (default: wait until the run ends)",
+    )
+    submit.set_defaults(handler=cmd_submit)
+
+    schedule = sub.add_parser(
+        "schedule", help="create or update the sweep's CronWorkflow on the Argo Server"
+    )
+    _add_cluster_build_arguments(schedule)
+    _add_namespace_argument(schedule)
+    schedule.add_argument(
+        "--cron",
+        action="append",
+        required=True,
+        metavar="EXPR",
+        help='cron schedule, e.g. "0 2 * * *"; repeat for several',
+    )
+    schedule.add_argument("--timezone", default="UTC", help="IANA time zone (default: UTC)")
+    schedule.set_defaults(handler=cmd_schedule)
+
+    status = sub.add_parser("status", help="phase and shard counts of a run on the Argo Server")
+    status.add_argument("run", metavar="RUN", help="the workflow name (the run id)")
+    _add_namespace_argument(status)
+    status.set_defaults(handler=cmd_status)
+
+
+def _positive_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got '{value}'") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value}")
+    return seconds
 
 
 # --- wiring --------------------------------------------------------------------------------
@@ -173,13 +442,17 @@ def build_parser() -> argparse.ArgumentParser:
     exe.add_argument("--parallel", type=_positive, default=os.cpu_count() or 1)
     exe.set_defaults(handler=cmd_exec)
 
-    ren = sub.add_parser("render", help="print the sweep's Argo Workflow as YAML")
-    ren.add_argument("spec", nargs="?", help=f"sweep spec (default: {DEFAULT_SPEC.name})")
-    ren.add_argument("--shards", type=_positive)
-    ren.add_argument("--image", default=DEFAULT_IMAGE)
-    ren.add_argument("--store", default=DEFAULT_CLUSTER_STORE)
+    ren = sub.add_parser(
+        "render", help="print the sweep's Workflow, CronWorkflow or WorkflowTemplate"
+    )
+    _add_cluster_build_arguments(ren)
+    ren.add_argument("-n", "--namespace", help="metadata.namespace (default: none)")
+    ren.add_argument("--kind", choices=builder.KINDS, default="workflow")
+    ren.add_argument("--cron", action="append", metavar="EXPR", help="with --kind cron; repeatable")
+    ren.add_argument("--timezone", default="UTC", help="with --kind cron (default: UTC)")
     ren.add_argument("--run-id", help="fixed Workflow name instead of generateName")
     ren.set_defaults(handler=cmd_render)
+    _add_argo_commands(sub)
     return parser
 
 
@@ -190,6 +463,8 @@ BAD_INPUT: tuple[type[Exception], ...] = (
     ManifestError,
     RunChoiceError,
     UsageError,
+    argo.ArgoError,
+    builder.BuildError,
 )
 
 
