@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from steps import layout
+from steps.store import Store
 
 
 def _cell(value: Any) -> str:
@@ -39,3 +43,14 @@ def print_run_report(
     table = best_rows_table(summary)
     if table is not None:
         console.print(table)
+
+
+def print_stored_report(
+    console: Console, store: Store, name: str, run_id: str, seconds: float
+) -> None:
+    """Read a finished run's summary.json from its store and print the report (StoreError if unreadable)."""
+    summary = json.loads(store.get_bytes(layout.summary_key(name, run_id)))
+    print_run_report(console, summary, store.url(layout.result_key(name, run_id)), seconds)
+    console.print(
+        f"run id: {run_id}   summary: {store.url(layout.summary_key(name, run_id))}", soft_wrap=True
+    )

@@ -6,7 +6,6 @@ Exit codes: 0 success, 1 a run failed, 2 bad input (one line on stderr, no trace
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -33,11 +32,12 @@ from workflows import argo  # noqa: E402
 from workflows import build as builder  # noqa: E402
 from workflows.build import BuildOptions, render  # noqa: E402
 from workflows.lint import lint  # noqa: E402
-from workflows.local import ExecutionResult, Node, execute  # noqa: E402
+from workflows.local import ExecutionResult, execute  # noqa: E402
 from workflows.manifest import ManifestError, load_manifest  # noqa: E402
 from workflows.progress import ProgressDisplay  # noqa: E402
-from workflows.report import print_run_report  # noqa: E402
+from workflows.report import print_stored_report  # noqa: E402
 from workflows.runs import RunChoiceError, choose_run_id  # noqa: E402
+from workflows.watch import watch_run  # noqa: E402
 
 DEFAULT_SPEC = _HERE / "sweeps" / "rosenbrock.toml"
 DEFAULT_LOCAL_STORE = "runs"
@@ -80,11 +80,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         result = execute(manifest, parallel=args.parallel, observer=progress)
     if not result.succeeded:
         return _report_failure(console, result)
-    summary = json.loads(store.get_bytes(layout.summary_key(spec.name, result.workflow_name)))
-    result_url = store.url(layout.result_key(spec.name, result.workflow_name))
-    print_run_report(console, summary, result_url, time.perf_counter() - began)
-    console.print(
-        f"run id: {result.workflow_name}   summary: {store.url(layout.summary_key(spec.name, result.workflow_name))}"
+    print_stored_report(
+        console, store, spec.name, result.workflow_name, time.perf_counter() - began
     )
     return 0
 
@@ -148,7 +145,6 @@ def cmd_render(args: argparse.Namespace, console: Console) -> int:
 # --- submit / schedule / status: the Argo Server ------------------------------------------
 
 DEFAULT_POLL_SECONDS = 5.0
-_SHARD_DONE = frozenset({"Succeeded", "Failed", "Error"})
 
 
 def _add_cluster_build_arguments(parser: argparse.ArgumentParser) -> None:
@@ -236,7 +232,7 @@ def cmd_submit(args: argparse.Namespace, console: Console) -> int:
     if not args.wait:
         return 0
     began = time.perf_counter()
-    status = _watch(console, config, spec, name, args.poll, args.timeout)
+    status = watch_run(console, config, spec, name, args.poll, args.timeout)
     if not status.succeeded:
         Console(stderr=True).print(
             f"[red]{status.phase}[/red]: workflow {name}: {status.message or 'no message'}",
@@ -245,43 +241,6 @@ def cmd_submit(args: argparse.Namespace, console: Console) -> int:
         return 1
     _print_summary(console, spec, args.store, name, _seconds(status) or time.perf_counter() - began)
     return 0
-
-
-def _watch(
-    console: Console,
-    config: argo.ArgoConfig,
-    spec: Spec,
-    name: str,
-    poll: float,
-    timeout: float | None,
-) -> argo.WorkflowStatus:
-    """Follow the run on the same progress display as `run`, one task per compute shard."""
-
-    def node(shard: int, node_id: str | None = None) -> Node:
-        return Node(
-            id=node_id or f"{name}.compute({shard}:{shard})",
-            task="compute",
-            template="compute",
-            item=str(shard),
-        )
-
-    reported: set[int] = set()
-    with ProgressDisplay(console, name, spec) as progress:
-        for shard in range(spec.shards):
-            progress.task_added(node(shard))
-
-        def update(status: argo.WorkflowStatus) -> None:
-            phases = dict(status.shard_phases)
-            if status.succeeded:  # every shard did, whatever the node list still shows
-                phases = dict.fromkeys(range(spec.shards), "Succeeded")
-            for shard, phase in sorted(phases.items()):
-                if shard in reported or phase not in _SHARD_DONE:
-                    continue
-                reported.add(shard)
-                finished = node(shard, status.shard_nodes.get(shard))
-                progress.task_finished(finished, phase == "Succeeded", {})
-
-        return argo.wait_for(config, name, poll, update, timeout)
 
 
 def _seconds(status: argo.WorkflowStatus) -> float | None:
@@ -293,16 +252,12 @@ def _seconds(status: argo.WorkflowStatus) -> float | None:
 def _print_summary(console: Console, spec: Spec, store_uri: str, name: str, seconds: float) -> None:
     """The same report as `run`, when the cluster's store can be read from here."""
     try:
-        store = open_store(store_uri)
-        summary = json.loads(store.get_bytes(layout.summary_key(spec.name, name)))
+        print_stored_report(console, open_store(store_uri), spec.name, name, seconds)
     except (StoreError, ValueError) as exc:
         console.print(
             f"[green]Succeeded[/green]: {name}; its summary is not readable from here: {exc}",
             soft_wrap=True,
         )
-        return
-    print_run_report(console, summary, store.url(layout.result_key(spec.name, name)), seconds)
-    console.print(f"run id: {name}", soft_wrap=True)
 
 
 def cmd_schedule(args: argparse.Namespace, console: Console) -> int:

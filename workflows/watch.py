@@ -1,0 +1,49 @@
+"""Follow a run on the Argo Server on the same progress display as a local `run`."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from steps.spec import Spec
+from workflows import argo
+from workflows.local import Node
+from workflows.progress import ProgressDisplay
+
+_SHARD_DONE = frozenset({"Succeeded", "Failed", "Error"})
+
+
+def watch_run(
+    console: Console,
+    config: argo.ArgoConfig,
+    spec: Spec,
+    name: str,
+    poll: float,
+    timeout: float | None,
+) -> argo.WorkflowStatus:
+    """Follow the run on the same progress display as `run`, one task per compute shard."""
+
+    def node(shard: int, node_id: str | None = None) -> Node:
+        return Node(
+            id=node_id or f"{name}.compute({shard}:{shard})",
+            task="compute",
+            template="compute",
+            item=str(shard),
+        )
+
+    reported: set[int] = set()
+    with ProgressDisplay(console, name, spec) as progress:
+        for shard in range(spec.shards):
+            progress.task_added(node(shard))
+
+        def update(status: argo.WorkflowStatus) -> None:
+            phases = dict(status.shard_phases)
+            if status.succeeded:  # every shard did, whatever the node list still shows
+                phases = dict.fromkeys(range(spec.shards), "Succeeded")
+            for shard, phase in sorted(phases.items()):
+                if shard in reported or phase not in _SHARD_DONE:
+                    continue
+                reported.add(shard)
+                finished = node(shard, status.shard_nodes.get(shard))
+                progress.task_finished(finished, phase == "Succeeded", {})
+
+        return argo.wait_for(config, name, poll, update, timeout)
