@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from steps import layout
@@ -145,18 +146,31 @@ def _chunk_table(
         raise FunctionError(
             f"shard {index}, param_id [{start}, {stop}): {spec.function} raised {type(exc).__name__}: {exc}"
         ) from None
-    if (
-        spec.objective
-        and spec.objective.column not in outputs.column_names
-        and spec.objective.column not in columns
-    ):
-        raise FunctionError(
-            f"objective column '{spec.objective.column}' is neither an axis nor among the outputs "
-            f"{outputs.column_names} of {spec.function}"
-        )
     types = {"param_id": pa.int64(), **{a.name: arrow_type(a) for a in spec.axes}}
     axes = {name: pa.array(columns[name], type=dtype) for name, dtype in types.items()}
-    return pa.Table.from_pydict({**axes, **{n: outputs[n] for n in outputs.column_names}})
+    table = pa.Table.from_pydict({**axes, **{n: outputs[n] for n in outputs.column_names}})
+    if spec.objective:
+        problem = _objective_problem(table, spec.objective.column)
+        if problem:
+            raise FunctionError(
+                f"shard {index}, param_id [{start}, {stop}): {spec.function} {problem}"
+            )
+    return table
+
+
+def _objective_problem(table: pa.Table, column: str) -> str | None:
+    """The objective drives top-k, so it must be a number in every row (inf is a number)."""
+    if column not in table.column_names:
+        return f"returned no objective column '{column}' (outputs: {table.column_names})"
+    values = table[column]
+    if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
+        return f"returned objective column '{column}' of type {values.type}, not a number"
+    missing = pc.is_null(values, nan_is_null=True)
+    bad = pc.sum(missing).as_py() or 0
+    if bad:
+        first = table["param_id"].filter(missing)[0].as_py()
+        return f"returned NaN or null in objective column '{column}' at param_id {first} ({bad} rows in this chunk)"
+    return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -193,8 +207,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         outcome = compute_shard(spec, store, args.run_id, args.shard)
-    except (FunctionError, StoreError, RunMismatchError) as exc:
+    except FunctionError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (StoreError, RunMismatchError) as exc:
+        print(f"error: shard {args.shard} of {spec.shards}: {exc}", file=sys.stderr)
         return 1
     write_outputs(args.outputs, {"rows": str(outcome.rows)})
     verb = "already complete, skipped" if outcome.skipped else f"computed in {outcome.seconds:.2f}s"

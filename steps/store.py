@@ -141,6 +141,20 @@ class FileStore(Store):
 
 # --- S3 ---------------------------------------------------------------------------------
 
+
+def _env_number(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise StoreError(f"{name} must be a number, got '{text}'") from None
+    if value <= 0:
+        raise StoreError(f"{name} must be positive, got {text}")
+    return value
+
+
 RETRYABLE_S3_CODES = frozenset(
     {"InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout", "RequestTimeTooSkewed"}
 )
@@ -170,11 +184,11 @@ class S3Store(Store):
             endpoint = f"https://{endpoint}"
         end = urlsplit(endpoint)
         self.endpoint = endpoint
-        self.attempts = max(1, int(os.environ.get("TTG_S3_ATTEMPTS", "6")))
-        self.backoff = float(os.environ.get("TTG_S3_BACKOFF", "0.5"))
+        self.attempts = max(1, int(_env_number("TTG_S3_ATTEMPTS", 6)))
+        self.backoff = _env_number("TTG_S3_BACKOFF", 0.5)
         # Retries live in one place (`_call`), so the client itself must not retry.
         http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=5, read=60),
+            timeout=urllib3.Timeout(connect=5, read=_env_number("TTG_S3_TIMEOUT", 60)),
             retries=urllib3.Retry(total=0, connect=0, read=0, redirect=2, status=0),
             maxsize=8,
         )
@@ -238,7 +252,12 @@ class S3Store(Store):
         os.close(handle)
         temp = Path(name)
         try:
-            yield temp
+            try:
+                yield temp
+            except OSError as exc:  # staging on the local disk (the pod's /tmp) failed
+                raise StoreError(
+                    f"cannot stage {self.url(key)} in {temp.parent}: {exc.strerror or exc}"
+                ) from None
             self._call(
                 "write",
                 key,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 import pyarrow as pa
 
@@ -43,3 +46,17 @@ def clashes_with_axis(x: np.ndarray) -> dict[str, np.ndarray]:
 
 def returns_a_list(x: np.ndarray) -> list[float]:
     return list(x)
+
+
+def nan_at_three(x: np.ndarray) -> dict[str, np.ndarray]:
+    return {"y": np.where(x == 3, np.nan, x * 1.0)}
+
+
+def text_objective(x: np.ndarray) -> dict[str, np.ndarray]:
+    return {"y": np.array([f"v{v}" for v in x])}
+
+
+def slow_square(x: np.ndarray) -> dict[str, np.ndarray]:
+    """Takes a while per chunk, so a test can kill or starve a run in the middle."""
+    time.sleep(float(os.environ.get("TTG_TEST_CHUNK_SECONDS", "0.1")))
+    return {"y": x * x}

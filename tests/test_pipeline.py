@@ -240,14 +240,24 @@ def test_reduce_refuses_a_bad_shard_naming_it_and_writes_nothing(
         ("tests.kernels:wrong_length", "returned 4 values for column 'y', expected 5"),
         ("tests.kernels:clashes_with_axis", "column 'x', which is the name of an axis"),
         ("tests.kernels:returns_a_list", "must return a mapping of columns"),
+        (
+            "tests.kernels:nan_at_three",
+            r"param_id \[0, 5\).*NaN or null in objective column 'y' at param_id 3",
+        ),
+        ("tests.kernels:text_objective", "objective column 'y' of type string, not a number"),
+        ("tests.kernels:as_table", "returned no objective column 'y'"),
     ],
 )
 def test_a_failing_or_misbehaving_function_names_shard_and_rows_and_leaves_no_shard(
     tmp_path: Path, function: str, message: str
 ) -> None:
-    spec = parse_spec(
-        {"name": "f", "function": function, "chunk_rows": 5, "space": {"x": {"range": [0, 20]}}}
-    )
+    document = {
+        "name": "f",
+        "function": function,
+        "chunk_rows": 5,
+        "space": {"x": {"range": [0, 20]}},
+    }
+    spec = parse_spec(document | {"objective": {"column": "y"}})
     with pytest.raises(FunctionError, match=message):
         compute_shard(spec, open_store(str(tmp_path)), "r", 0)
     assert not list((tmp_path / "f/r").rglob("*.parquet")) and not list(

@@ -22,8 +22,12 @@ def run_exists(store: Store, spec: Spec, run_id: str) -> bool:
     return bool(store.list(layout.run_prefix(spec.name, run_id)))
 
 
-def is_complete(store: Store, spec: Spec, run_id: str) -> bool:
-    return store.exists(layout.success_key(spec.name, run_id))
+def started_hash(store: Store, spec: Spec, run_id: str) -> str | None:
+    """The spec hash a run was started with (its spec.json), if it has started."""
+    try:
+        return str(json.loads(store.get_bytes(layout.spec_key(spec.name, run_id))).get("spec_hash"))
+    except (ObjectNotFoundError, json.JSONDecodeError, AttributeError):
+        return None
 
 
 def latest_unfinished(store: Store, spec: Spec) -> str | None:
@@ -54,6 +58,12 @@ def choose_run_id(store: Store, spec: Spec, run_id: str | None, resume: bool) ->
         if chosen is None:
             raise RunChoiceError(
                 f"--resume: no unfinished run of '{spec.name}' with this spec in {store.uri}"
+            )
+        started = started_hash(store, spec, chosen)
+        if started is not None and started != spec.hash:
+            raise RunChoiceError(
+                f"--resume: run '{chosen}' was started with spec hash {started[:12]}, this spec "
+                f"hashes to {spec.hash[:12]}; resuming would mix two specs' shards"
             )
         return chosen
     if run_id is not None and run_exists(store, spec, run_id):

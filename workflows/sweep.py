@@ -95,8 +95,8 @@ def _report_failure(console: Console, result: ExecutionResult) -> int:
         err.print(f"[red]failed[/red]: {node_id}")
         tail = result.failure_logs.get(node_id, "").rstrip()
         if tail:
-            err.print(tail, markup=False, highlight=False)
-    err.print(f"run {result.workflow_name} failed; task logs in {result.log_dir}")
+            err.print(tail, markup=False, highlight=False, soft_wrap=True)
+    err.print(f"run {result.workflow_name} failed; task logs in {result.log_dir}", soft_wrap=True)
     return 1
 
 
