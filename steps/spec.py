@@ -37,7 +37,11 @@ class SpecError(ValueError):
     """A spec problem, phrased as one line that names the field."""
 
     def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"spec field '{field}': {problem}")
+        line = f"spec field '{field}': {problem}"
+        # User text is echoed back; escaping control characters keeps it one line.
+        super().__init__(
+            line.encode("unicode_escape").decode("ascii") if not line.isprintable() else line
+        )
         self.field = field
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -199,6 +200,25 @@ def _damage_short(root: Path, key: str) -> None:
     pq.write_table(table.slice(0, 10).replace_schema_metadata(footer), root / key)
 
 
+def _rewrite(root: Path, key: str, table: pa.Table, **claims: str) -> None:
+    """Rewrite a shard with the given rows, keeping its footer except for `claims`."""
+    footer = dict(pq.read_metadata(root / key).metadata)
+    footer.update({f"ttg.{k}".encode(): v.encode() for k, v in claims.items()})
+    pq.write_table(table.replace_schema_metadata(footer), root / key)
+
+
+def _damage_overlap(root: Path, key: str) -> None:
+    """Claims to start 5 rows early: its range overlaps shard 0's."""
+    _rewrite(root, key, pq.read_table(root / key), first_param_id="181")
+
+
+def _damage_gap(root: Path, key: str) -> None:
+    """Its footer is right, but it holds rows shifted by 5: a gap before, an overlap after."""
+    table = pq.read_table(root / key)
+    shifted = pc.add(table["param_id"], 5)
+    _rewrite(root, key, table.set_column(0, "param_id", shifted))
+
+
 def _damage_stray(root: Path, key: str) -> None:
     (root / key).with_name("shard-00009-of-00009.parquet").write_bytes(b"x")
 
@@ -209,6 +229,8 @@ DAMAGES = {
     "unreadable": (_damage_garbage, "shard 1"),
     "foreign": (_damage_foreign, "belongs to another spec"),
     "short": (_damage_short, "has 10 rows, expected 187"),
+    "overlapping range": (_damage_overlap, "starts at param_id 181, expected 186"),
+    "gapped range": (_damage_gap, "holds param_id 191..377, expected 186..372"),
     "stray object": (_damage_stray, "shard-00009-of-00009.parquet is not a shard of this run"),
 }
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 # Run as a script, Python puts workflows/ itself first on sys.path, where its modules could
 # shadow installed ones; the project root is what imports should resolve against.
@@ -50,6 +50,13 @@ class UsageError(Exception):
     """Bad input found by the CLI itself."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (exit 2), like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+
 def _positive(value: str) -> int:
     try:
         number = int(value)
@@ -71,6 +78,7 @@ def _load(path: str | None, shards: int | None) -> Spec:
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     spec = _load(args.spec, args.shards)
     store = open_store(args.store)
+    store.list(f"{spec.name}/.probe")  # a missing bucket or bad keys fail here, not in every pod
     import_function(spec.function)  # fail now, not in every pod
     run_id = choose_run_id(store, spec, args.run_id, args.resume)
     options = BuildOptions(store=store.uri, run_id=run_id)
@@ -307,7 +315,7 @@ def cmd_status(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _add_argo_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_argo_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     submit = sub.add_parser("submit", help="send the sweep's Workflow to the Argo Server")
     _add_cluster_build_arguments(submit)
     _add_namespace_argument(submit)
@@ -364,10 +372,8 @@ def _positive_seconds(value: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="sweep.py", description="TTG: large parameter sweeps on Argo Workflows."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="sweep.py", description="TTG: large parameter sweeps on Argo Workflows.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="render the sweep's Workflow and execute it locally")
     run.add_argument("spec", nargs="?", help=f"sweep spec (default: {DEFAULT_SPEC.name})")
