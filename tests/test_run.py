@@ -276,3 +276,19 @@ def test_render_prints_each_kind_with_cluster_options() -> None:
 def test_render_refuses_bad_options_with_exit_2(args: list[str], message: str) -> None:
     done = sweep("render", *args)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_off_a_terminal_run_prints_plain_progress_lines(spec_file: Path, tmp_path: Path) -> None:
+    done = sweep(
+        "run",
+        str(spec_file),
+        "--store",
+        str(tmp_path),
+        "--run-id",
+        "plain",
+        env={"TTG_PROGRESS_SECONDS": "0"},
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.startswith("mixed: ")]
+    assert len(lines) >= 4 and "tasks ━" not in done.stdout  # a line per finished task, no bar
+    assert lines[-1].startswith("mixed: 5/5 tasks, 560/560 rows")

@@ -45,6 +45,7 @@ def test_compute_takes_its_shard_from_worker_id_like_the_old_worker(tmp_path: Pa
         done = step("steps.compute", *common, env={"WORKER_ID": str(worker), "TOTAL_WORKERS": "3"})
         assert done.returncode == 0, done.stderr
         assert f"shard {worker}/3" in done.stdout
+        assert f"chunk shard={worker}/3 param_id=" in done.stdout  # one logfmt line per chunk
     assert sorted(p.name for p in (tmp_path / "cli/w/shards").iterdir()) == [
         f"shard-0000{i}-of-00003.parquet" for i in range(3)
     ]

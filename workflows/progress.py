@@ -6,6 +6,7 @@ also knows how many rows each compute shard holds, so it can show rows and rows/
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -40,57 +41,96 @@ class _RowsColumn(ProgressColumn):
 
 
 class ProgressDisplay:
-    """An ExecutionObserver drawing a rich progress bar; use as a context manager."""
+    """An ExecutionObserver showing progress; use as a context manager.
 
-    def __init__(self, console: Console, title: str, spec: Spec | None = None) -> None:
+    On a terminal it draws a rich progress bar. Elsewhere (CI, a pod, a pipe) a bar would be
+    noise, so it prints a plain line at most every `interval` seconds, and one at the end.
+    """
+
+    def __init__(
+        self, console: Console, title: str, spec: Spec | None = None, interval: float | None = None
+    ) -> None:
         self.console = console
-        self.spec = spec
+        self.title = title
         self.space = Space(spec) if spec else None
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("tasks"),
-            _RowsColumn(),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        )
-        self.task = self.progress.add_task(
-            title, total=0, rows=0, total_rows=self.space.rows if self.space else 0
+        self.interval = (
+            interval
+            if interval is not None
+            else float(os.environ.get("TTG_PROGRESS_SECONDS", "10"))
         )
         self.lock = threading.Lock()
-        self.rows = 0
+        self.total = self.done = self.rows = 0
         self.started = time.perf_counter()
+        self.last_line = self.started
+        self.printed: tuple[int, int] | None = None
+        self.progress: Progress | None = None
+        if console.is_terminal:
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("tasks"),
+                _RowsColumn(),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=console,
+                transient=False,
+            )
+            self.task = self.progress.add_task(
+                title, total=0, rows=0, total_rows=self.space.rows if self.space else 0
+            )
 
     def __enter__(self) -> ProgressDisplay:
-        self.progress.start()
+        if self.progress:
+            self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.progress:
+            self.progress.stop()
+        elif self.printed != (self.done, self.total):
+            self._print_line()
 
     def task_added(self, node: Node) -> None:
         with self.lock:
-            total = (self.progress.tasks[0].total or 0) + 1
-            self.progress.update(self.task, total=total)
+            self.total += 1
+            if self.progress:
+                self.progress.update(self.task, total=self.total)
 
     def task_started(self, node: Node) -> None:
         pass
 
     def task_finished(self, node: Node, succeeded: bool, outputs: dict[str, str]) -> None:
         with self.lock:
-            if succeeded:
-                self.rows += self._rows_of(node)
+            if not succeeded:
+                self.console.print(f"[red]task {node.id} failed[/red]", soft_wrap=True)
+                return
+            self.done += 1
+            self.rows += self._rows_of(node)
+            if self.progress:
                 self.progress.update(self.task, advance=1, rows=self.rows)
-            else:
-                self.console.print(f"[red]task {node.id} failed[/red]")
+            elif time.perf_counter() - self.last_line >= self.interval:
+                self._print_line()
+
+    def _print_line(self) -> None:
+        now = time.perf_counter()
+        self.last_line = now
+        self.printed = (self.done, self.total)
+        elapsed = now - self.started
+        line = f"{self.title}: {self.done}/{self.total} tasks"
+        if self.space is not None:
+            rate = self.rows / elapsed if elapsed > 0 else 0.0
+            line += f", {self.rows:,}/{self.space.rows:,} rows, {rate:,.0f} rows/s"
+            if 0 < self.rows < self.space.rows and rate > 0:
+                line += f", eta {(self.space.rows - self.rows) / rate:.0f}s"
+        self.console.print(
+            f"{line}, {elapsed:.1f}s elapsed", soft_wrap=True, highlight=False, markup=False
+        )
 
     @property
     def tasks_done(self) -> int:
-        return int(self.progress.tasks[0].completed)
+        return self.done
 
     @property
     def seconds(self) -> float:

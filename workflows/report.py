@@ -38,7 +38,8 @@ def print_run_report(
 ) -> None:
     console.print(
         f"[green]done[/green]: {summary['rows']:,} rows in {seconds:.1f}s "
-        f"({summary['shards']} shards) -> [bold]{result_url}[/bold]"
+        f"({summary['shards']} shards) -> [bold]{result_url}[/bold]",
+        soft_wrap=True,
     )
     table = best_rows_table(summary)
     if table is not None:
