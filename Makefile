@@ -3,8 +3,14 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# Offline validators (checkov, kubernetes-validate, hadolint) live in their own venv, so their
+# many pins never touch .venv's resolution; tests/test_infra.py finds them there.
+TOOLS_VENV  := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed
+ARGS ?=
 
-.PHONY: run test lint typecheck pytest clean
+.PHONY: run test lint typecheck pytest clean tools clean-tools \
+	setup-local build deploy cleanup run-local setup-aks
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,8 +30,39 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(TOOLS_STAMP)
 	$(VENV)/bin/pytest
+
+$(TOOLS_STAMP): infra/tools-requirements.txt
+	test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS_VENV)/bin/python -m pip install --quiet -r infra/tools-requirements.txt
+	touch $(TOOLS_STAMP)
+
+tools: $(TOOLS_STAMP)
+
+clean-tools:
+	rm -rf $(TOOLS_VENV) .venv-image
+
+# Cluster in a box (docs/cluster.md); each target is one script of infra/scripts.
+# Pass options with ARGS, e.g. `make cleanup ARGS=--all`, `make run-local ARGS=--reduce`.
+setup-local:
+	infra/scripts/setup-local.sh $(ARGS)
+
+build:
+	infra/scripts/build.sh $(ARGS)
+
+deploy:
+	infra/scripts/deploy.sh $(ARGS)
+
+cleanup:
+	infra/scripts/cleanup.sh $(ARGS)
+
+run-local: $(STAMP)
+	infra/scripts/run-local.sh $(ARGS)
+
+setup-aks:
+	infra/scripts/setup-aks.sh $(ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
