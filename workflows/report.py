@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from steps import layout
 from steps.store import Store
+from workflows.results import FinishedRun
 
 
 def _cell(value: Any) -> str:
@@ -55,3 +57,85 @@ def print_stored_report(
     console.print(
         f"run id: {run_id}   summary: {store.url(layout.summary_key(name, run_id))}", soft_wrap=True
     )
+
+
+# --- `results`: a finished run read back from its store ------------------------------------
+
+
+def _stat(value: Any) -> str:
+    return "-" if value is None else _cell(value)
+
+
+def column_stats_table(summary: dict[str, Any]) -> Table:
+    """Per-column statistics, as reduce merged them from every shard's footer."""
+    table = Table(title="columns", box=box.SIMPLE_HEAD)
+    table.add_column("column", overflow="fold")
+    for heading in ("count", "nulls", "NaNs", "min", "max", "mean"):
+        table.add_column(heading, justify="right", overflow="fold")
+    for name, stats in summary.get("columns", {}).items():
+        table.add_row(
+            name,
+            *(f"{int(stats.get(k) or 0):,}" for k in ("count", "nulls", "nans")),
+            *(_stat(stats.get(k)) for k in ("min", "max", "mean")),
+        )
+    return table
+
+
+def provenance_table(run: FinishedRun) -> Table:
+    """Where the rows came from: what ran, when, how long, with which versions."""
+    summary, spec = run.summary, run.spec
+    timings = summary.get("timings", {})
+    seconds = run.seconds
+    versions = summary.get("versions", {})
+    table = Table(title="provenance", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for label, value in (
+        ("sweep", f"{spec.name}  ({spec.function})"),
+        ("run id", run.ref.run_id),
+        ("result", run.result_url),
+        ("spec hash", str(summary.get("spec_hash", "?"))[:12]),
+        ("space", " x ".join(f"{a.name} {a.kind}{list(a.args)}" for a in spec.axes)),
+        (
+            "rows",
+            f"{run.rows:,}"
+            + (f" ({spec.samples:,} samples per grid point)" if spec.samples > 1 else ""),
+        ),
+        ("shards", str(summary.get("shards", "?"))),
+        (
+            "shard seconds",
+            f"{_seconds(timings.get('shard_seconds_total'))} total, "
+            f"{_seconds(timings.get('shard_seconds_max'))} max",
+        ),
+        ("reduce seconds", _seconds(timings.get("reduce_seconds"))),
+        ("started", run.started_at or "-"),
+        ("finished", str(summary.get("finished_at", "-"))),
+        ("duration", "-" if seconds is None else f"{seconds:.1f}s (started to finished)"),
+        ("versions", ", ".join(f"{k} {v}" for k, v in versions.items()) or "-"),
+    ):
+        table.add_row(label, value)
+    return table
+
+
+def _seconds(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, int | float) else "-"
+
+
+def print_results(console: Console, run: FinishedRun, top: int) -> None:
+    """What `results` prints: the best rows, the column statistics, and the provenance."""
+    objective = run.summary.get("objective")
+    if not objective:
+        console.print("no objective in the spec, so no best rows were kept (add [objective])")
+    else:
+        stored = len(run.best_rows)
+        if top > stored:
+            console.print(
+                f"--top {top}: only the best {stored} rows are stored "
+                f"(objective.top_k = {objective.get('top_k')} in the spec); showing {stored}",
+                soft_wrap=True,
+            )
+        table = best_rows_table(run.summary, limit=top)
+        if table is not None:
+            console.print(table)
+    console.print(column_stats_table(run.summary))
+    console.print(provenance_table(run))

@@ -28,14 +28,18 @@ from steps import layout  # noqa: E402
 from steps.function import FunctionError, import_function  # noqa: E402
 from steps.spec import RESOURCE_KEYS, Spec, SpecError, load_spec, parse_resources  # noqa: E402
 from steps.store import StoreError, open_store  # noqa: E402
-from workflows import argo  # noqa: E402
+from workflows import (  # noqa: E402
+    argo,
+    plot,
+    results,
+)
 from workflows import build as builder  # noqa: E402
 from workflows.build import BuildOptions, render  # noqa: E402
 from workflows.lint import lint  # noqa: E402
 from workflows.local import ExecutionResult, execute  # noqa: E402
 from workflows.manifest import ManifestError, load_manifest  # noqa: E402
 from workflows.progress import ProgressDisplay  # noqa: E402
-from workflows.report import print_stored_report  # noqa: E402
+from workflows.report import print_results, print_stored_report  # noqa: E402
 from workflows.runs import RunChoiceError, choose_run_id  # noqa: E402
 from workflows.watch import watch_run  # noqa: E402
 
@@ -368,6 +372,45 @@ def _positive_seconds(value: str) -> float:
     return seconds
 
 
+# --- results: read a finished run ---------------------------------------------------------
+
+DEFAULT_TOP = 10
+
+
+def cmd_results(args: argparse.Namespace, console: Console) -> int:
+    if args.plot is not None:
+        plot.check_plot_path(args.plot)  # before any output: no matplotlib, a bad file name
+    run = results.open_run(args.run, DEFAULT_LOCAL_STORE)
+    print_results(console, run, args.top)
+    if args.plot is not None:
+        drawn = plot.plot_run(run, args.plot)
+        console.print(f"plot: {drawn.describe()} -> {drawn.path}", soft_wrap=True, highlight=False)
+    return 0
+
+
+def _add_results_command(sub: argparse._SubParsersAction[_Parser]) -> None:
+    res = sub.add_parser("results", help="best rows, column statistics and provenance of a run")
+    res.add_argument(
+        "run",
+        metavar="RUN_OR_URI",
+        help="a run folder, a file:// or s3:// run URI (<store>/<name>/<run_id>), "
+        f"or a run id in ./{DEFAULT_LOCAL_STORE}",
+    )
+    res.add_argument(
+        "--top",
+        type=_positive,
+        default=DEFAULT_TOP,
+        metavar="N",
+        help=f"best rows to show (default: {DEFAULT_TOP}; at most the spec's objective.top_k)",
+    )
+    res.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="also draw a heatmap, line or histogram of the objective (needs ttg[plot])",
+    )
+    res.set_defaults(handler=cmd_results)
+
+
 # --- wiring --------------------------------------------------------------------------------
 
 
@@ -414,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     ren.add_argument("--run-id", help="fixed Workflow name instead of generateName")
     ren.set_defaults(handler=cmd_render)
     _add_argo_commands(sub)
+    _add_results_command(sub)
     return parser
 
 
@@ -426,6 +470,7 @@ BAD_INPUT: tuple[type[Exception], ...] = (
     UsageError,
     argo.ArgoError,
     builder.BuildError,
+    results.ResultsError,
 )
 
 

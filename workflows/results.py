@@ -1,0 +1,187 @@
+"""Reading a finished run: find it from what a user types, then load its summary and spec.
+
+A user names a run the way they last saw it: the folder `run` printed, a `file://` or
+`s3://` URI `<store>/<name>/<run_id>`, or just the run id, looked up in the default local
+store. Whatever the form, it resolves to a store plus `(name, run_id)`, so everything below
+reads through the same `Store` interface as compute and reduce, locally or on S3. Only a
+run with `_SUCCESS` counts: anything else may be half written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from steps import layout
+from steps.spec import Spec, SpecError, parse_spec
+from steps.store import ObjectNotFoundError, Store, open_store
+
+# Objects a user may point at instead of their run folder.
+_RUN_FILES = frozenset({"spec.json", "summary.json", "result.parquet", "_SUCCESS"})
+
+
+class ResultsError(Exception):
+    """A run that cannot be found or read as asked (one line, exit 2)."""
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """Where a run lives: a store and the `<name>/<run_id>` below it."""
+
+    store: Store
+    name: str
+    run_id: str
+
+    def key(self, of: Callable[[str, str], str]) -> str:
+        """A key of this run, from one of `steps.layout`'s functions."""
+        return of(self.name, self.run_id)
+
+    @property
+    def url(self) -> str:
+        return self.store.url(layout.run_prefix(self.name, self.run_id))
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A complete run: its summary.json and the spec it ran with."""
+
+    ref: RunRef
+    summary: dict[str, Any]
+    spec: Spec
+    started_at: str | None
+
+    @property
+    def result_key(self) -> str:
+        return self.ref.key(layout.result_key)
+
+    @property
+    def result_url(self) -> str:
+        return self.ref.store.url(self.result_key)
+
+    @property
+    def rows(self) -> int:
+        return int(self.summary.get("rows", 0))
+
+    @property
+    def best_rows(self) -> list[dict[str, Any]]:
+        """The stored top-k rows by the objective, best first (empty without an objective)."""
+        objective = self.summary.get("objective") or {}
+        return list(objective.get("best") or [])
+
+    @property
+    def seconds(self) -> float | None:
+        """Wall time from the run's start (spec.json) to the end of its reduce (summary.json)."""
+        try:
+            start = datetime.fromisoformat(str(self.started_at))
+            end = datetime.fromisoformat(str(self.summary["finished_at"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+        return (end - start).total_seconds()
+
+
+def find_run(reference: str, default_store: str = "runs") -> RunRef:
+    """Resolve a run folder, a `file://` / `s3://` run URI or a bare run id to a RunRef."""
+    text = reference.strip()
+    if not text:
+        raise ResultsError("no run given: pass a run folder, a file:// or s3:// URI, or a run id")
+    if text.startswith("s3://"):
+        return _from_s3_uri(text)
+    if urlsplit(text).scheme == "file":
+        parts = urlsplit(text)
+        if parts.netloc not in ("", "localhost"):
+            raise ResultsError(f"file URI must be file:///absolute/path, got {text}")
+        return _from_folder(Path(parts.path), text)
+    path = Path(text)
+    if path.exists():
+        return _from_folder(path, text)
+    if "/" not in text and layout.RUN_ID_RE.match(text):
+        return _from_run_id(text, Path(default_store))
+    raise ResultsError(
+        f"no run folder {text} (give a run folder, a file:// or s3:// URI, or a run id)"
+    )
+
+
+def _from_s3_uri(uri: str) -> RunRef:
+    parts = urlsplit(uri)
+    names = [p for p in parts.path.split("/") if p]
+    if not parts.netloc or len(names) < 2:
+        raise ResultsError(f"an S3 run URI is s3://bucket[/prefix]/<name>/<run_id>, got {uri}")
+    prefix = "/".join(names[:-2])
+    store = open_store(f"s3://{parts.netloc}/{prefix}".rstrip("/"))
+    return RunRef(store, names[-2], names[-1])
+
+
+def _from_folder(path: Path, given: str) -> RunRef:
+    folder = path.absolute()
+    if folder.is_file() and folder.name in _RUN_FILES:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ResultsError(f"{given} is not a run folder (expected <store>/<name>/<run_id>/)")
+    if folder.parent == folder or folder.parent.parent == folder.parent:
+        raise ResultsError(f"{given} is not a run folder (expected <store>/<name>/<run_id>/)")
+    return RunRef(open_store(str(folder.parent.parent)), folder.parent.name, folder.name)
+
+
+def _from_run_id(run_id: str, store_root: Path) -> RunRef:
+    """The one `<store>/*/<run_id>` folder; none or several is an error naming where we looked."""
+    matches = sorted(p for p in store_root.glob(f"*/{run_id}") if p.is_dir())
+    if not matches:
+        raise ResultsError(
+            f"no run '{run_id}' in {store_root}/ (looked for {store_root}/*/{run_id}); "
+            "give its folder or its file:// or s3:// URI"
+        )
+    if len(matches) > 1:
+        names = ", ".join(str(m) for m in matches)
+        raise ResultsError(f"run id '{run_id}' is ambiguous: {names}; give the folder")
+    return _from_folder(matches[0], run_id)
+
+
+def load_run(ref: RunRef) -> FinishedRun:
+    """Read a complete run's summary and spec; a run without `_SUCCESS` is refused."""
+    store = ref.store
+    if not store.exists(ref.key(layout.success_key)):
+        if store.exists(ref.key(layout.spec_key)):
+            raise ResultsError(
+                f"run {ref.run_id} is not complete (no _SUCCESS in {ref.url}): still running, "
+                f"failed or interrupted; `run SPEC --store {store.uri} --resume --run-id "
+                f"{ref.run_id}` finishes it"
+            )
+        raise ResultsError(
+            f"no TTG run at {ref.url} (a run folder is <store>/<name>/<run_id>/ "
+            "with spec.json, result.parquet, summary.json and _SUCCESS)"
+        )
+    summary = _json_object(store, ref.key(layout.summary_key))
+    document = _json_object(store, ref.key(layout.spec_key))
+    try:
+        spec = parse_spec(document.get("spec"))
+    except SpecError as exc:
+        raise ResultsError(f"{store.url(ref.key(layout.spec_key))}: {exc}") from None
+    started = document.get("started_at")
+    return FinishedRun(ref, summary, spec, None if started is None else str(started))
+
+
+def _json_object(store: Store, key: str) -> dict[str, Any]:
+    try:
+        document = json.loads(store.get_bytes(key))
+    except ObjectNotFoundError:
+        raise ResultsError(f"{store.url(key)} is missing from a run marked complete") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ResultsError(f"{store.url(key)} is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise ResultsError(f"{store.url(key)} is not a JSON object")
+    return document
+
+
+def open_run(reference: str, default_store: str = "runs") -> FinishedRun:
+    """`find_run` then `load_run`: what `results` starts with."""
+    return load_run(find_run(reference, default_store))
+
+
+def top_rows(run: FinishedRun, limit: int) -> list[dict[str, Any]]:
+    """At most `limit` best rows; fewer when the spec's top_k kept fewer."""
+    return run.best_rows[:limit]
