@@ -89,7 +89,7 @@ class ProgressDisplay:
     def __exit__(self, *exc: object) -> None:
         if self.progress:
             self.progress.stop()
-        elif self.printed != (self.done, self.total):
+        elif self.total and self.printed != (self.done, self.total):
             self._print_line()
 
     def task_added(self, node: Node) -> None:
