@@ -11,7 +11,6 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,13 +18,12 @@ from pathlib import Path
 import pytest
 
 from steps.spec import load_spec
+from tests import cli
 from tests.argo_schema import validate
 from tests.argo_server import ArgoServerStandIn, serve, status
-from tests.conftest import ROOT
 from workflows import argo
 from workflows.build import BuildOptions, build_workflow
 
-SWEEP = ROOT / "workflows" / "sweep.py"
 TINY_TOML = """
 name = "tiny"
 function = "steps.kernels:rosenbrock"
@@ -63,13 +61,8 @@ def port_of(server: ArgoServerStandIn) -> int:
 def sweep(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """The CLI as a subprocess, with no ARGO_* settings but the given ones."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("ARGO_") or k == "ARGO_SCHEMA"}
-    return subprocess.run(
-        [sys.executable, str(SWEEP), *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=CLI_TIMEOUT,
-        env={**base, "COLUMNS": "200", **env},
+    return cli.sweep(
+        *args, env={**base, "COLUMNS": "200", **env}, inherit=False, timeout=CLI_TIMEOUT
     )
 
 

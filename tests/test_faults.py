@@ -20,9 +20,10 @@ from steps import layout
 from steps.shards import read_shard_info
 from steps.spec import load_spec
 from steps.store import open_store
+from tests import cli
+from tests.cli import SWEEP
 from tests.conftest import ROOT, S3Server, moto_server
 
-SWEEP = ROOT / "workflows" / "sweep.py"
 SLOW = """
 name = "slow"
 function = "tests.kernels:slow_square"
@@ -59,14 +60,8 @@ def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str
 def sweep(
     *args: str, env: dict[str, str] | None = None, timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SWEEP), *args],
-        cwd=ROOT,
-        env=env or env_with(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    """The CLI with this file's slow-kernel settings unless `env` says otherwise."""
+    return cli.sweep(*args, env=env or env_with(), timeout=timeout)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 60, what: str = "condition") -> None:

@@ -8,9 +8,6 @@ S3 (the moto server on loopback) with pyarrow.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +16,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import ROOT, S3Server
+from tests.cli import sweep
+from tests.conftest import S3Server
 
-SWEEP = ROOT / "workflows" / "sweep.py"
 SPEC = """
 name = "bowl"
 function = "steps.kernels:rosenbrock"
@@ -41,14 +38,7 @@ ROWS = 80 * 50
 def run_sweep(store: str, run_id: str, tmp: Path) -> None:
     spec = tmp / "bowl.toml"
     spec.write_text(SPEC)
-    done = subprocess.run(
-        [sys.executable, str(SWEEP), "run", str(spec), "--store", store, "--run-id", run_id],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        env=dict(os.environ),
-    )
+    done = sweep("run", str(spec), "--store", store, "--run-id", run_id, timeout=120)
     assert done.returncode == 0, done.stderr
 
 

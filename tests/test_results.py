@@ -8,10 +8,8 @@ without paying an interpreter start per assertion.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import struct
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +20,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from steps.spec import Spec, parse_spec
-from tests.conftest import ROOT, S3Server
+from tests.cli import sweep
+from tests.conftest import S3Server
 from workflows import plot, results
 from workflows.sweep import main
-
-SWEEP = ROOT / "workflows" / "sweep.py"
 
 GRID2 = """
 name = "bowl"
@@ -95,14 +92,7 @@ def run_sweep(spec_text: str, store: str, run_id: str, tmp: Path) -> None:
     """A sweep through the real CLI; the task subprocesses import `tests.kernels` from ROOT."""
     spec = tmp / f"{run_id}.toml"
     spec.write_text(spec_text)
-    done = subprocess.run(
-        [sys.executable, str(SWEEP), "run", str(spec), "--store", store, "--run-id", run_id],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        env=dict(os.environ),
-    )
+    done = sweep("run", str(spec), "--store", store, "--run-id", run_id, timeout=120)
     assert done.returncode == 0, done.stderr
 
 
@@ -249,22 +239,10 @@ def test_an_incomplete_run_is_refused_as_not_complete(
 def test_the_cli_end_to_end_exit_codes(runs: Runs, tmp_path: Path) -> None:
     """The script itself: exit 0 with tables, exit 2 with one line and no traceback."""
     folder = runs.folder("bowl", "bowl-aaaaa")
-    ok = subprocess.run(
-        [sys.executable, str(SWEEP), "results", str(folder), "--top", "1"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=60,
-    )
+    ok = sweep("results", str(folder), "--top", "1", cwd=tmp_path, timeout=60)
     assert ok.returncode == 0, ok.stderr
     assert "best 1 by min f" in ok.stdout
-    bad = subprocess.run(
-        [sys.executable, str(SWEEP), "results", "missing-zzzzz", "--top", "0"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=60,
-    )
+    bad = sweep("results", "missing-zzzzz", "--top", "0", cwd=tmp_path, timeout=60)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--top" in bad.stderr
 
 

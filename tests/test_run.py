@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tests.conftest import ROOT, S3Server
+from tests.cli import sweep
+from tests.conftest import S3Server
 
-SWEEP = ROOT / "workflows" / "sweep.py"
 MIXED_TOML = """
 name = "mixed"
 function = "tests.kernels:mixed"
@@ -34,20 +31,6 @@ column = "score"
 goal = "max"
 top_k = 5
 """
-
-
-def sweep(
-    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SWEEP), *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-        env={**os.environ, **(env or {})},
-        input=stdin,
-    )
 
 
 @pytest.fixture

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from steps.spec import SpecError, load_spec, parse_spec, spec_from_json
-from tests.conftest import ROOT, SWEEPS
+from tests.cli import sweep
+from tests.conftest import SWEEPS
 
 BASE = {
     "name": "demo",
@@ -152,16 +151,6 @@ def test_a_misspelled_key_gets_a_suggestion() -> None:
         parse_spec(with_(chunk_row=10))
 
 
-def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "workflows" / "sweep.py"), *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-    )
-
-
 @pytest.mark.parametrize(
     "document,suffix,field",
     [
@@ -187,7 +176,7 @@ def test_the_cli_rejects_a_bad_spec_with_one_line_and_exit_2(
     path = tmp_path / f"spec{suffix}"
     path.write_text(document)
     for command in ("run", "render"):
-        result = run_cli(command, str(path), "--store", str(tmp_path / "runs"))
+        result = sweep(command, str(path), "--store", str(tmp_path / "runs"))
         assert result.returncode == 2, result.stderr
         assert result.stderr.count("\n") == 1 and f"'{field}'" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
@@ -195,12 +184,12 @@ def test_the_cli_rejects_a_bad_spec_with_one_line_and_exit_2(
 
 
 def test_the_cli_rejects_a_missing_spec_file_and_an_unimportable_function(tmp_path: Path) -> None:
-    missing = run_cli("run", str(tmp_path / "nope.toml"))
+    missing = sweep("run", str(tmp_path / "nope.toml"))
     assert missing.returncode == 2 and "no such spec file" in missing.stderr
     spec = tmp_path / "s.toml"
     spec.write_text(
         'name = "demo"\nfunction = "no_such_module:f"\n[space]\nx = { range = [0, 4] }\n'
     )
-    result = run_cli("run", str(spec), "--store", str(tmp_path / "runs"))
+    result = sweep("run", str(spec), "--store", str(tmp_path / "runs"))
     assert result.returncode == 2 and "cannot import module 'no_such_module'" in result.stderr
     assert result.stderr.count("\n") == 1
