@@ -3,13 +3,14 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 # Offline validators (checkov, kubernetes-validate, hadolint) live in their own venv, so their
 # many pins never touch .venv's resolution; tests/test_infra.py finds them there.
 TOOLS_VENV  := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
 ARGS ?=
 
-.PHONY: run test lint typecheck pytest clean tools clean-tools \
+.PHONY: run test bench lint typecheck pytest clean tools clean-tools \
 	setup-local build deploy cleanup run-local setup-aks
 
 $(STAMP): pyproject.toml
@@ -20,6 +21,15 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(PY) workflows/sweep.py run
+
+# Side-by-side benchmarks (bench/run.py); the table is printed, the JSON lands in bench/results/.
+# Options through ARGS, e.g. `make bench ARGS="--repeat 5 --contenders limit,run,dask"`.
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(PY) -m bench.run $(ARGS)
 
 test: lint typecheck pytest
 

@@ -14,6 +14,7 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -24,6 +25,7 @@ import pyarrow.parquet as pq
 from steps import layout
 from steps.cli import spec_and_store, step_parser, write_outputs
 from steps.function import ChunkFunction, FunctionError
+from steps.keep import KeepError, RowFilter
 from steps.parquet import open_writer
 from steps.shards import ShardInfo, read_shard_info
 from steps.space import Space, arrow_type
@@ -82,7 +84,7 @@ def existing_shard(
     except StoreError as exc:
         print(f"shard {index}: existing object is unusable, recomputing ({exc})", file=sys.stderr)
         return None
-    problem = info.problem(spec.hash, index, spec.shards, start, stop)
+    problem = info.problem(spec.hash, index, spec.shards, start, stop, spec.keep.everything)
     if problem:
         print(f"shard {index}: existing object {problem}, recomputing", file=sys.stderr)
         return None
@@ -100,6 +102,8 @@ def compute_shard(spec: Spec, store: Store, run_id: str, index: int) -> ShardOut
     began = time.perf_counter()
     function = ChunkFunction(spec)
     summary = PartialSummary()
+    rows = RowFilter(spec)
+    written = 0
     with store.atomic_writer(key) as path:
         writer: pq.ParquetWriter | None = None
         try:
@@ -107,32 +111,50 @@ def compute_shard(spec: Spec, store: Store, run_id: str, index: int) -> ShardOut
                 chunk_began = time.perf_counter()
                 chunk_stop = min(chunk_start + spec.chunk_rows, stop)
                 table = _chunk_table(spec, space, function, index, chunk_start, chunk_stop)
-                summary.add(table, spec.objective)
+                summary.add(table, spec.objective)  # over every computed row, kept or not
                 if writer is None:
                     writer = open_writer(path, table.schema, spec)
-                writer.write_table(table, row_group_size=table.num_rows)
+                written += _write(writer, _kept(rows.add, table, index, chunk_start, chunk_stop))
                 _log_chunk(
                     index, spec.shards, chunk_start, chunk_stop, time.perf_counter() - chunk_began
                 )
             if writer is None:
                 raise FunctionError(f"shard {index} has no rows")
-            seconds = time.perf_counter() - began
+            written += _write(writer, rows.finish())
             info = ShardInfo(
-                spec.hash,
-                index,
-                spec.shards,
-                start,
-                stop - start,
-                seconds,
-                summary,
-                table.schema,
-                None,
+                spec_hash=spec.hash,
+                index=index,
+                count=spec.shards,
+                first_param_id=start,
+                rows=written,
+                seconds=time.perf_counter() - began,
+                summary=summary,
+                schema=table.schema,
+                param_id_range=None,
+                computed_rows=stop - start,
             )
             writer.add_key_value_metadata(info.to_metadata())
         finally:
             if writer is not None:
                 writer.close()
-    return ShardOutcome(key, stop - start, time.perf_counter() - began, skipped=False)
+    return ShardOutcome(key, written, time.perf_counter() - began, skipped=False)
+
+
+def _kept(
+    add: Callable[[pa.Table], pa.Table | None], table: pa.Table, index: int, start: int, stop: int
+) -> pa.Table | None:
+    try:
+        return add(table)
+    except KeepError as exc:
+        raise FunctionError(f"shard {index}, param_id [{start}, {stop}): {exc}") from None
+
+
+def _write(writer: pq.ParquetWriter, table: pa.Table | None) -> int:
+    """Write a non-empty table as one row group; the number of rows written."""
+    if table is None or table.num_rows == 0:
+        return 0
+    writer.write_table(table, row_group_size=table.num_rows)
+    return table.num_rows
 
 
 def _log_chunk(index: int, count: int, start: int, stop: int, seconds: float) -> None:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import queue
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ import pyarrow.parquet as pq
 
 from steps import layout
 from steps.cli import spec_and_store, step_parser, write_outputs
+from steps.keep import RowFilter
 from steps.parquet import open_writer, row_group_rows
 from steps.shards import ShardInfo, read_shard_info
 from steps.space import Space
@@ -64,7 +67,7 @@ def verify_shards(store: Store, spec: Spec, run_id: str) -> list[ShardInfo]:
         except StoreError as exc:
             raise ShardError(f"shard {index}: {exc}") from None
         start, stop = space.shard_range(index)
-        problem = info.problem(spec.hash, index, spec.shards, start, stop)
+        problem = info.problem(spec.hash, index, spec.shards, start, stop, spec.keep.everything)
         if problem:
             raise ShardError(f"shard {index} ({store.url(key)}) {problem}")
         if infos and info.schema != infos[0].schema:
@@ -83,7 +86,7 @@ def merge_shards(store: Store, spec: Spec, run_id: str, infos: list[ShardInfo], 
     pending: list[pa.RecordBatch] = []
     pending_rows = written = 0
     with open_writer(path, schema.with_metadata(metadata), spec) as writer:
-        for batch in _shard_batches(store, spec, run_id, infos, group):
+        for batch in _kept(_read_ahead(_shard_batches(store, spec, run_id, infos, group)), spec):
             pending.append(batch)
             pending_rows += batch.num_rows
             while pending_rows >= group:
@@ -104,12 +107,101 @@ def _shard_batches(
     for info in infos:
         key = layout.shard_key(spec.name, run_id, info.index, info.count)
         with store.open_read(key) as handle:
-            yield from pq.ParquetFile(handle).iter_batches(batch_size=batch_rows)
+            reader = pq.ParquetFile(handle)
+            for groups in _read_runs(reader.metadata):
+                yield from reader.iter_batches(batch_size=batch_rows, row_groups=groups)
+
+
+READ_BYTES = 16 << 20  # compressed bytes pyarrow may pre-buffer per read
+
+
+def _read_runs(metadata: pq.FileMetaData) -> Iterator[list[int]]:
+    """Row groups in runs of about READ_BYTES: asked for all of a shard at once, pyarrow
+    pre-buffers the whole shard (a 10M-row shard: +86 MiB peak RSS); one row group per read
+    would mean many small requests to S3."""
+    run: list[int] = []
+    size = 0
+    for index in range(metadata.num_row_groups):
+        group = metadata.row_group(index)
+        run.append(index)
+        size += sum(group.column(c).total_compressed_size for c in range(group.num_columns))
+        if size >= READ_BYTES:
+            yield run
+            run, size = [], 0
+    if run:
+        yield run
+
+
+def _kept(batches: Iterator[pa.RecordBatch], spec: Spec) -> Iterator[pa.RecordBatch]:
+    """Shards already hold only kept rows; for top-k the result keeps the best of them all."""
+    if spec.keep.top_k is None:
+        yield from batches
+        return
+    rows = RowFilter(spec)
+    for batch in batches:
+        rows.add(pa.Table.from_batches([batch]))
+    best = rows.finish()
+    if best is not None:
+        yield from best.to_batches()
+
+
+READ_AHEAD = 2  # batches decoded ahead of the writer
+
+
+def _read_ahead(
+    batches: Iterator[pa.RecordBatch], depth: int = READ_AHEAD
+) -> Iterator[pa.RecordBatch]:
+    """The same batches, decoded by a thread while the caller encodes the previous ones.
+
+    pyarrow releases the GIL while it reads and while it writes, so decoding the next shard
+    overlaps encoding and compressing this one (the merge takes about a quarter less time on
+    two cores). At most `depth` batches wait in memory; an error while reading is raised
+    here, in the caller, as it was raised there.
+    """
+    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not offer(("batch", batch)):
+                    return
+            offer(("end", None))
+        except BaseException as exc:  # handed to the caller, who raises it
+            offer(("error", exc))
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()  # the shard being read is closed in this thread, which opened it
+
+    reader = threading.Thread(target=produce, name="reduce-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            kind, value = slots.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        reader.join()
 
 
 def build_summary(
-    spec: Spec, run_id: str, infos: list[ShardInfo], reduce_seconds: float
+    spec: Spec, run_id: str, infos: list[ShardInfo], kept_rows: int, reduce_seconds: float
 ) -> dict[str, Any]:
+    """`rows` and the column statistics cover every computed row; `kept_rows` the result."""
     merged = PartialSummary()
     for info in infos:
         merged = merged.merge(info.summary, spec.objective)
@@ -140,6 +232,8 @@ def build_summary(
             "run_id": run_id,
             "spec_hash": spec.hash,
             "rows": merged.rows,
+            "kept_rows": kept_rows,
+            "keep": spec.keep.canonical(),
             "shards": spec.shards,
             "columns": columns,
             "objective": objective,
@@ -174,7 +268,7 @@ def reduce_run(store: Store, spec: Spec, run_id: str) -> ReduceOutcome:
     infos = verify_shards(store, spec, run_id)
     with store.atomic_writer(layout.result_key(spec.name, run_id)) as path:
         rows = merge_shards(store, spec, run_id, infos, path)
-    summary = build_summary(spec, run_id, infos, time.perf_counter() - began)
+    summary = build_summary(spec, run_id, infos, rows, time.perf_counter() - began)
     store.put_bytes(layout.summary_key(spec.name, run_id), json.dumps(summary, indent=2).encode())
     success = {"rows": rows, "spec_hash": spec.hash, "finished_at": summary["finished_at"]}
     store.put_bytes(layout.success_key(spec.name, run_id), json.dumps(success).encode())

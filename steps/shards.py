@@ -31,6 +31,7 @@ class ShardInfo:
     schema: pa.Schema
     param_id_range: tuple[int, int] | None  # from Parquet statistics, for a cross-check
     file_rows: int | None = None  # rows actually in the file (None while writing it)
+    computed_rows: int | None = None  # rows the shard computed; more than `rows` if it keeps fewer
 
     def to_metadata(self) -> dict[str, str]:
         return {
@@ -39,13 +40,21 @@ class ShardInfo:
             PREFIX + "shard_count": str(self.count),
             PREFIX + "first_param_id": str(self.first_param_id),
             PREFIX + "rows": str(self.rows),
+            PREFIX + "computed_rows": str(
+                self.rows if self.computed_rows is None else self.computed_rows
+            ),
             PREFIX + "seconds": repr(self.seconds),
             # allow_nan: Python round-trips NaN/Infinity, and an objective may be -inf.
             PREFIX + "summary": json.dumps(self.summary.to_json(), separators=(",", ":")),
         }
 
-    def problem(self, spec_hash: str, index: int, count: int, start: int, stop: int) -> str | None:
-        """Why this shard is not the expected `[start, stop)` of `spec_hash`, or None if it is."""
+    def problem(
+        self, spec_hash: str, index: int, count: int, start: int, stop: int, keeps_all: bool = True
+    ) -> str | None:
+        """Why this shard is not the expected `[start, stop)` of `spec_hash`, or None if it is.
+
+        A shard that keeps only some rows computed all of `[start, stop)` (its summary says
+        so) and holds a subset of them."""
         if self.spec_hash != spec_hash:
             return (
                 f"belongs to another spec (hash {self.spec_hash[:12]}, expected {spec_hash[:12]})"
@@ -55,11 +64,18 @@ class ShardInfo:
         if self.first_param_id != start:
             return f"starts at param_id {self.first_param_id}, expected {start}"
         actual = self.rows if self.file_rows is None else self.file_rows
-        if actual != stop - start or self.rows != actual or self.summary.rows != actual:
+        computed = self.rows if self.computed_rows is None else self.computed_rows
+        if keeps_all and actual != stop - start:
             return f"has {actual} rows, expected {stop - start}"
-        if self.param_id_range is not None and self.param_id_range != (start, stop - 1):
+        if computed != stop - start or self.summary.rows != computed:
+            return f"computed {computed} rows, expected {stop - start}"
+        if self.rows != actual or actual > computed:
+            return f"holds {actual} rows but its footer says {self.rows}"
+        if self.param_id_range is not None:
             low, high = self.param_id_range
-            return f"holds param_id {low}..{high}, expected {start}..{stop - 1}"
+            inside = low >= start and high <= stop - 1
+            if (keeps_all and (low, high) != (start, stop - 1)) or not inside:
+                return f"holds param_id {low}..{high}, expected {start}..{stop - 1}"
         return None
 
 
@@ -80,6 +96,7 @@ def read_shard_info(store: Store, key: str) -> ShardInfo:
                 schema=meta.schema.to_arrow_schema().remove_metadata(),
                 param_id_range=_param_id_range(meta, meta.num_rows),
                 file_rows=meta.num_rows,
+                computed_rows=int(kv.get(PREFIX + "computed_rows", kv[PREFIX + "rows"])),
             )
     except StoreError:
         raise

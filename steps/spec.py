@@ -78,6 +78,31 @@ class Resources:
     memory_limit: str = "256Mi"
 
 
+WHERE_RE = re.compile(r"^\s*([A-Za-z_]\w*)\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*$")
+MAX_KEEP_TOP_K = 1_000_000
+
+
+@dataclass(frozen=True)
+class Keep:
+    """Which rows the result keeps: all of them, the best `top_k` by the objective, or those
+    `where` a condition holds. The summary always covers every computed row."""
+
+    top_k: int | None = None
+    where: tuple[str, str, float] | None = None  # column, operator, number
+
+    @property
+    def everything(self) -> bool:
+        return self.top_k is None and self.where is None
+
+    def canonical(self) -> str | dict[str, Any]:
+        if self.top_k is not None:
+            return {"top_k": self.top_k}
+        if self.where is not None:
+            column, op, number = self.where
+            return {"where": f"{column} {op} {number!r}"}
+        return "all"
+
+
 @dataclass(frozen=True)
 class Spec:
     name: str
@@ -89,6 +114,7 @@ class Spec:
     vectorized: bool
     axes: tuple[Axis, ...]
     objective: Objective | None
+    keep: Keep = Keep()
     # Where the sweep runs, not what it computes: outside the canonical form and the hash.
     resources: Resources = Resources()
 
@@ -110,6 +136,7 @@ class Spec:
                 "goal": self.objective.goal,
                 "top_k": self.objective.top_k,
             },
+            "keep": self.keep.canonical(),
         }
 
     def to_json(self) -> str:
@@ -170,6 +197,7 @@ TOP_LEVEL_KEYS = frozenset(
         "vectorized",
         "space",
         "objective",
+        "keep",
         "resources",
     }
 )
@@ -195,6 +223,7 @@ def parse_spec(data: Any) -> Spec:
     samples = _int_in(data.get("samples", 1), "samples", 1, MAX_ROWS)
     if samples > 1 and not has_random:
         raise SpecError("samples", f"is {samples} but the space has no random axis to draw from")
+    objective = _parse_objective(data.get("objective"), axes)
     spec = Spec(
         name=name,
         function=function,
@@ -204,7 +233,8 @@ def parse_spec(data: Any) -> Spec:
         samples=samples,
         vectorized=_bool(data.get("vectorized", True), "vectorized"),
         axes=axes,
-        objective=_parse_objective(data.get("objective"), axes),
+        objective=objective,
+        keep=_parse_keep(data.get("keep", "all"), objective),
         resources=parse_resources(data.get("resources"), "resources"),
     )
     from steps.space import grid_length  # space imports spec; import here to avoid a cycle
@@ -460,3 +490,31 @@ def parse_resources(data: Any, field: str, base: Resources = Resources()) -> Res
             )
         values[key] = str(value)
     return replace(base, **values)
+
+
+def _parse_keep(data: Any, objective: Objective | None) -> Keep:
+    """`"all"`, `{ top_k = N }` or `{ where = "<column> <op> <number>" }`."""
+    if data == "all":
+        return Keep()
+    if not isinstance(data, Mapping) or len(data) != 1:
+        raise SpecError(
+            "keep", f'must be "all", {{ top_k = N }} or {{ where = "f < 0.01" }}, got {data!r}'
+        )
+    ((key, value),) = data.items()
+    if key == "top_k":
+        if objective is None:
+            raise SpecError("keep.top_k", "needs an [objective] to rank rows by")
+        return Keep(top_k=_int_in(value, "keep.top_k", 1, MAX_KEEP_TOP_K))
+    if key == "where":
+        match = WHERE_RE.match(value) if isinstance(value, str) else None
+        if match is None:
+            raise SpecError(
+                "keep.where",
+                f'must look like "<column> <op> <number>" (op: < <= > >= == !=), got {value!r}',
+            )
+        try:
+            number = float(match[3])
+        except ValueError:
+            raise SpecError("keep.where", f"'{match[3]}' is not a number") from None
+        return Keep(where=(match[1], match[2], _finite(number, "keep.where")))
+    raise SpecError(f"keep.{key}", "unknown key; known keys: top_k, where")

@@ -388,3 +388,61 @@ def test_folder_writes_are_atomic_and_leave_no_temp_files(tmp_path: Path) -> Non
     store.put_bytes("a/b.bin", b"whole")
     assert store.get_bytes("a/b.bin") == b"whole" and store.list("a") == ["a/b.bin"]
     assert isinstance(pa.__version__, str)
+
+
+# --- keep: less than all rows -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "keep", [{"top_k": 25}, {"where": "score > 2.5"}, {"where": "parity == 1"}]
+)
+def test_kept_rows_are_what_filtering_the_full_result_gives_whatever_the_sharding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keep: dict
+) -> None:
+    monkeypatch.setattr(parquet, "MIN_ROW_GROUP_ROWS", 16)  # several result row groups
+    monkeypatch.setattr(parquet, "MAX_ROW_GROUP_ROWS", 16)
+    run_all(open_store(str(tmp_path / "all")), mixed(1, 560), "r")
+    full = pq.read_table(tmp_path / "all/mixed/r/result.parquet")
+    if "top_k" in keep:
+        order = np.lexsort((full["param_id"].to_numpy(), -full["score"].to_numpy()))[:25]
+        expected = full.take(np.sort(order))
+    else:
+        column, op, number = keep["where"].split()
+        values = full[column].to_numpy()
+        expected = full.filter(values > float(number) if op == ">" else values == float(number))
+    results = []
+    for shards, chunk_rows in [(1, 560), (3, 50), (7, 13)]:
+        store = tmp_path / f"s{shards}"
+        outcome = run_all(
+            open_store(str(store)),
+            parse_spec(MIXED | {"shards": shards, "chunk_rows": chunk_rows, "keep": keep}),
+            "r",
+        )
+        result = store / "mixed/r/result.parquet"
+        assert pq.read_table(result).equals(expected)
+        assert outcome.rows == expected.num_rows
+        assert outcome.summary["rows"] == 560 and outcome.summary["kept_rows"] == expected.num_rows
+        results.append(data_bytes(result))
+    assert results[0] == results[1] == results[2]
+
+
+def test_a_keep_condition_on_a_missing_column_names_shard_and_rows(tmp_path: Path) -> None:
+    spec = parse_spec(MIXED | {"shards": 2, "chunk_rows": 100, "keep": {"where": "scor < 1"}})
+    with pytest.raises(
+        FunctionError, match=r"shard 0, param_id \[0, 100\): keep.where: no column 'scor'"
+    ):
+        compute_shard(spec, open_store(str(tmp_path)), "r", 0)
+    text = parse_spec(MIXED | {"keep": {"where": "label == 1"}})
+    with pytest.raises(FunctionError, match="column 'label' is string, not a number"):
+        compute_shard(text, open_store(str(tmp_path)), "t", 0)
+
+
+def test_a_shard_that_keeps_rows_is_checked_against_the_rows_it_computed(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path))
+    spec = parse_spec(MIXED | {"shards": 3, "chunk_rows": 50, "keep": {"where": "score > 2"}})
+    compute_shard(spec, store, "r", 1)
+    info = read_shard_info(store, layout.shard_key("mixed", "r", 1, 3))
+    assert info.computed_rows == 187 and info.rows < 187 and info.summary.rows == 187
+    assert info.problem(spec.hash, 1, 3, 186, 373, keeps_all=False) is None
+    assert "has" in str(info.problem(spec.hash, 1, 3, 186, 373, keeps_all=True))
+    assert compute_shard(spec, store, "r", 1).skipped  # a kept-rows shard is recognised as complete

@@ -134,6 +134,9 @@ BAD_SPECS = {
     "objective top_k zero": (with_(objective={"column": "f", "top_k": 0}), "objective.top_k"),
     "objective unknown key": (with_(objective={"column": "f", "order": "min"}), "objective.order"),
     "objective without column": (with_(objective={"goal": "min"}), "objective.column"),
+    "keep top_k without objective": (with_(keep={"top_k": 5}), "keep.top_k"),
+    "keep where malformed": (with_(keep={"where": "f is small"}), "keep.where"),
+    "keep unknown": (with_(keep="some"), "keep"),
     "too many rows": (with_(space={f"a{i}": {"range": [0, 1_000_000]} for i in range(4)}), "space"),
 }
 

@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of TTG against the machine's limit and its peers (`make bench`)."""
