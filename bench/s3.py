@@ -1,8 +1,12 @@
-"""An S3 server for the S3 contender: moto on a free loopback port, a fresh bucket per run."""
+"""An S3-compatible server on loopback: moto on a free 127.0.0.1 port, stopped on exit.
+
+The benchmarks' S3 contender and the tests' S3 fixtures both use this one launcher.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import subprocess
 import sys
@@ -14,19 +18,21 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class S3Server:
-    env: dict[str, str]
+    endpoint: str
+    env: dict[str, str]  # the AWS_* settings a client needs
+    process: subprocess.Popen[bytes]  # for tests that freeze the server (SIGSTOP)
 
     def new_bucket(self) -> str:
         import minio
 
         client = minio.Minio(
-            self.env["AWS_ENDPOINT_URL"].removeprefix("http://"),
+            self.endpoint.removeprefix("http://"),
             access_key=self.env["AWS_ACCESS_KEY_ID"],
             secret_key=self.env["AWS_SECRET_ACCESS_KEY"],
             secure=False,
             region=self.env["AWS_REGION"],
         )
-        bucket = f"ttg-bench-{uuid.uuid4().hex[:10]}"
+        bucket = f"ttg-{uuid.uuid4().hex[:10]}"
         client.make_bucket(bucket)
         return bucket
 
@@ -39,7 +45,7 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def moto_server() -> Iterator[S3Server]:
-    """`python -m moto.server` on 127.0.0.1, stopped on exit."""
+    """`python -m moto.server` on 127.0.0.1, inheriting this environment; stopped on exit."""
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -56,15 +62,16 @@ def moto_server() -> Iterator[S3Server]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("moto S3 server did not start on 127.0.0.1") from None
                 time.sleep(0.1)
-        yield S3Server(
-            {
-                "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-                "AWS_ACCESS_KEY_ID": "bench",
-                "AWS_SECRET_ACCESS_KEY": "bench",
-                "AWS_REGION": "us-east-1",
-            }
-        )
+        endpoint = f"http://127.0.0.1:{port}"
+        env = {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+        }
+        yield S3Server(endpoint, env, process)
     finally:
+        process.send_signal(signal.SIGCONT)  # in case it was left frozen
         process.terminate()
         try:
             process.wait(timeout=10)

@@ -23,7 +23,17 @@ from tests.conftest import ROOT
 
 README = ROOT / "README.md"
 EXAMPLE_RUN_ID = "rosenbrock-x7k2p"
-LINKED = [".venv", "workflows", "steps", "infra", "docker", "tests", "Makefile", "pyproject.toml"]
+LINKED = [
+    ".venv",
+    "workflows",
+    "steps",
+    "bench",
+    "infra",
+    "docker",
+    "tests",
+    "Makefile",
+    "pyproject.toml",
+]
 CLUSTER_ONLY = re.compile(r"^(kubectl|argo|export|kind|docker|az)\b")
 DRY_MAKE = re.compile(r"\bmake (test|setup-local|build|deploy|cleanup|setup-aks|bench)\b")
 ARGO_VERBS = re.compile(r"sweep\.py (submit|schedule|status)\b")
