@@ -57,6 +57,15 @@ def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str
     )
 
 
+def start_run(
+    spec: Path, store: Path | str, run_id: str, *more: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """`sweep.py run` in the background, so a test can kill, freeze or race it."""
+    return start(
+        str(SWEEP), "run", str(spec), "--store", str(store), "--run-id", run_id, *more, env=env
+    )
+
+
 def sweep(
     *args: str, env: dict[str, str] | None = None, timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:
@@ -195,13 +204,9 @@ def test_kill_9_mid_upload_to_s3_leaves_no_object(
 def test_kill_9_of_the_whole_run_then_resume_recomputes_only_missing_shards(tmp_path: Path) -> None:
     spec_path = write_spec(tmp_path, shards=6, rows=1800)
     store_dir = tmp_path / "runs"
-    run = start(
-        str(SWEEP),
-        "run",
-        str(spec_path),
-        "--store",
-        str(store_dir),
-        "--run-id",
+    run = start_run(
+        spec_path,
+        store_dir,
         "tree",
         "--parallel",
         "2",
@@ -258,13 +263,9 @@ def test_a_short_outage_is_ridden_out_with_retries(
     uri = f"s3://{private_s3.new_bucket()}/outage"
     env = env_with(**private_s3.env, TTG_S3_TIMEOUT="1", TTG_S3_ATTEMPTS="8", TTG_S3_BACKOFF="0.2")
     spec_path = write_spec(tmp_path, shards=4, rows=1600)
-    run = start(
-        str(SWEEP),
-        "run",
-        str(spec_path),
-        "--store",
+    run = start_run(
+        spec_path,
         uri,
-        "--run-id",
         "short",
         "--parallel",
         "2",
@@ -289,13 +290,9 @@ def test_an_outage_beyond_the_retry_budget_fails_naming_shard_and_endpoint_then_
         **private_s3.env, TTG_S3_TIMEOUT="0.5", TTG_S3_ATTEMPTS="2", TTG_S3_BACKOFF="0.1"
     )
     spec_path = write_spec(tmp_path, shards=4, rows=1600)
-    run = start(
-        str(SWEEP),
-        "run",
-        str(spec_path),
-        "--store",
+    run = start_run(
+        spec_path,
         uri,
-        "--run-id",
         "long",
         "--parallel",
         "1",
@@ -439,35 +436,23 @@ def test_different_sweeps_and_runs_share_a_store_without_interference(tmp_path: 
         write_spec(tmp_path, shards=2, rows=500, seed=2),
     )
     runs = [
-        start(
-            str(SWEEP),
-            "run",
-            str(one),
-            "--store",
-            str(store_dir),
-            "--run-id",
+        start_run(
+            one,
+            store_dir,
             "a",
             "--parallel",
             "2",
         ),
-        start(
-            str(SWEEP),
-            "run",
-            str(one),
-            "--store",
-            str(store_dir),
-            "--run-id",
+        start_run(
+            one,
+            store_dir,
             "b",
             "--parallel",
             "2",
         ),
-        start(
-            str(SWEEP),
-            "run",
-            str(two),
-            "--store",
-            str(store_dir),
-            "--run-id",
+        start_run(
+            two,
+            store_dir,
             "c",
             "--parallel",
             "2",
@@ -486,7 +471,7 @@ def test_a_second_run_with_the_same_run_id_is_refused_while_the_first_completes(
 ) -> None:
     """The documented rule: a run id that already has objects is refused without --resume."""
     spec_path, store_dir = write_spec(tmp_path, shards=3, rows=900), tmp_path / "runs"
-    first = start(str(SWEEP), "run", str(spec_path), "--store", str(store_dir), "--run-id", "same")
+    first = start_run(spec_path, store_dir, "same")
     wait_until(lambda: (store_dir / "slow/same/spec.json").exists(), what="the first run to start")
     second = sweep("run", str(spec_path), "--store", str(store_dir), "--run-id", "same")
     assert second.returncode == 2 and "already exists" in second.stderr
@@ -572,7 +557,7 @@ def test_a_read_only_store_gives_a_clear_error_and_keeps_what_is_there(
 def test_resume_with_a_changed_spec_refuses_naming_the_hash_mismatch(tmp_path: Path) -> None:
     spec_path = write_spec(tmp_path, shards=3, rows=900)
     store_dir = tmp_path / "runs"
-    run = start(str(SWEEP), "run", str(spec_path), "--store", str(store_dir), "--run-id", "drift")
+    run = start_run(spec_path, store_dir, "drift")
     wait_until(lambda: len(shard_files(store_dir, "drift")) >= 1, what="a first shard")
     kill_tree(run)
     spec_path.write_text(spec_path.read_text().replace("seed = 0", "seed = 5"))
