@@ -19,7 +19,8 @@ class RunChoiceError(ValueError):
 
 
 def run_exists(store: Store, spec: Spec, run_id: str) -> bool:
-    return bool(store.list(layout.run_prefix(spec.name, run_id)))
+    """A run's first object is its spec.json (compute claims the run before any shard)."""
+    return store.exists(layout.spec_key(spec.name, run_id))
 
 
 def started_hash(store: Store, spec: Spec, run_id: str) -> str | None:
