@@ -1,7 +1,8 @@
 """`python -m steps.compute`: one shard of a sweep -> one Parquet object in the store.
 
-Rows are produced `chunk_rows` at a time, each chunk one row group, so memory is bounded by
-`chunk_rows` whatever the shard size. The object appears atomically when complete; a shard
+Rows are produced `chunk_rows` at a time and written in row groups of a size fixed by the
+schema, aligned to the whole sweep's rows (steps/parquet.py), so memory is bounded by
+`chunk_rows` and one row group whatever the shard size, and reduce can copy them as they are. The object appears atomically when complete; a shard
 whose object is already complete and valid for this spec is skipped, so retries and resumed
 runs recompute only what is missing.
 """
@@ -26,7 +27,7 @@ from steps import layout
 from steps.cli import spec_and_store, step_parser, write_outputs
 from steps.function import ChunkFunction, FunctionError
 from steps.keep import KeepError, RowFilter
-from steps.parquet import open_writer
+from steps.parquet import AlignedRowGroups, open_writer, row_group_rows
 from steps.shards import ShardInfo, read_shard_info
 from steps.space import Space, arrow_type
 from steps.spec import Spec, SpecError
@@ -106,6 +107,7 @@ def compute_shard(spec: Spec, store: Store, run_id: str, index: int) -> ShardOut
     written = 0
     with store.atomic_writer(key) as path:
         writer: pq.ParquetWriter | None = None
+        groups: AlignedRowGroups | None = None
         try:
             for chunk_start in range(start, stop, spec.chunk_rows):
                 chunk_began = time.perf_counter()
@@ -114,13 +116,20 @@ def compute_shard(spec: Spec, store: Store, run_id: str, index: int) -> ShardOut
                 summary.add(table, spec.objective)  # over every computed row, kept or not
                 if writer is None:
                     writer = open_writer(path, table.schema, spec)
-                written += _write(writer, _kept(rows.add, table, index, chunk_start, chunk_stop))
+                    # Kept subsets are not param_id ranges: their groups just count rows.
+                    first_row = start if spec.keep.everything else 0
+                    groups = AlignedRowGroups(row_group_rows(table.schema), first_row)
+                assert groups is not None
+                kept = _kept(rows.add, table, index, chunk_start, chunk_stop)
+                written += _write(writer, groups.add(kept) if kept is not None else [])
                 _log_chunk(
                     index, spec.shards, chunk_start, chunk_stop, time.perf_counter() - chunk_began
                 )
-            if writer is None:
+            if writer is None or groups is None:
                 raise FunctionError(f"shard {index} has no rows")
-            written += _write(writer, rows.finish())
+            best = rows.finish()
+            written += _write(writer, groups.add(best) if best is not None else [])
+            written += _write(writer, [groups.rest()])
             info = ShardInfo(
                 spec_hash=spec.hash,
                 index=index,
@@ -149,12 +158,14 @@ def _kept(
         raise FunctionError(f"shard {index}, param_id [{start}, {stop}): {exc}") from None
 
 
-def _write(writer: pq.ParquetWriter, table: pa.Table | None) -> int:
-    """Write a non-empty table as one row group; the number of rows written."""
-    if table is None or table.num_rows == 0:
-        return 0
-    writer.write_table(table, row_group_size=table.num_rows)
-    return table.num_rows
+def _write(writer: pq.ParquetWriter, groups: list[pa.Table] | list[pa.Table | None]) -> int:
+    """Write each non-empty table as one row group; the number of rows written."""
+    written = 0
+    for table in groups:
+        if table is not None and table.num_rows:
+            writer.write_table(table, row_group_size=table.num_rows)
+            written += table.num_rows
+    return written
 
 
 def _log_chunk(index: int, count: int, start: int, stop: int, seconds: float) -> None:

@@ -10,6 +10,11 @@ so the result's row groups are sized by bytes, not rows: about ROW_GROUP_BYTES o
 a power of two of rows. The schema alone decides it, so the result does not depend on how
 the sweep was sharded. (Measured on the default sweep: 2^20-row groups peaked reduce at
 294 MB, over the pod's 256Mi limit; 2^17 at 171 MB.)
+
+Compute writes its shard in those same row groups, aligned to multiples of their size from
+`param_id` 0 (AlignedRowGroups), and encodes each from one contiguous table, so a row group
+is the same bytes wherever it was encoded. That lets reduce copy a shard's whole row groups
+into the result instead of decoding and re-encoding them (steps/concat.py).
 """
 
 from __future__ import annotations
@@ -27,9 +32,12 @@ def dictionary_columns(spec: Spec, schema: pa.Schema) -> list[str]:
     return [f.name for f in schema if f.name in grid or pa.types.is_string(f.type)]
 
 
-def open_writer(path: Path, schema: pa.Schema, spec: Spec) -> pq.ParquetWriter:
+def open_writer(where: Path | pa.NativeFile, schema: pa.Schema, spec: Spec) -> pq.ParquetWriter:
     return pq.ParquetWriter(
-        str(path), schema, compression="zstd", use_dictionary=dictionary_columns(spec, schema)
+        str(where) if isinstance(where, Path) else where,
+        schema,
+        compression="zstd",
+        use_dictionary=dictionary_columns(spec, schema),
     )
 
 
@@ -51,3 +59,54 @@ def _value_bytes(dtype: pa.DataType) -> float:
         return max(dtype.bit_width / 8, 1 / 8)
     except ValueError:  # variable width
         return ASSUMED_VARIABLE_WIDTH
+
+
+class AlignedRowGroups:
+    """Consecutive rows in; row groups out that start and end on multiples of `size` rows
+    counted from `param_id` 0, each one contiguous table (one chunk per column).
+
+    Page boundaries inside a row group depend on how its input was chunked, so each group
+    is combined into one chunk before it is written: then the same rows give the same bytes
+    in any shard, and in reduce.
+    """
+
+    def __init__(self, size: int, first_row: int) -> None:
+        self.size = size
+        self.next_row = first_row  # param_id of the first row not yet released
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+
+    @property
+    def empty(self) -> bool:
+        return self._pending_rows == 0
+
+    def add(self, table: pa.Table) -> list[pa.Table]:
+        """Take the next rows; return every row group they complete."""
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        complete: list[pa.Table] = []
+        while True:
+            need = self.size - self.next_row % self.size
+            if self._pending_rows < need:
+                return complete
+            rows = pa.concat_tables(self._pending)
+            complete.append(rows.slice(0, need).combine_chunks())
+            rest = rows.slice(need)
+            self._pending = [rest] if rest.num_rows else []
+            self._pending_rows -= need
+            self.next_row += need
+
+    def skip(self, rows: int) -> None:
+        """Account for a whole row group that was passed on as it was, not through `add`."""
+        if not self.empty:
+            raise ValueError("cannot skip rows while a partial row group is pending")
+        self.next_row += rows
+
+    def rest(self) -> pa.Table | None:
+        """The rows of an unfinished last group (the end of a shard or of the sweep)."""
+        if self.empty:
+            return None
+        rows = pa.concat_tables(self._pending).combine_chunks()
+        self.next_row += self._pending_rows
+        self._pending, self._pending_rows = [], 0
+        return rows

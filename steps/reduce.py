@@ -2,9 +2,11 @@
 
 Everything is checked from the shards' footers before a single byte of output is written:
 a missing, unreadable, foreign, short or misplaced shard, or an object that should not be
-there, fails the reduce with a message naming it, and no result is written. The merge
-streams rows into row groups of a fixed size, so the result file does not depend on how
-the sweep was sharded or chunked, and memory is bounded by one row group.
+there, fails the reduce with a message naming it, and no result is written. The result has
+row groups of a size fixed by its columns, so it does not depend on how the sweep was
+sharded or chunked: whole row groups are copied from the shards byte for byte, and only
+the rows where two shards meet are decoded and re-encoded (steps/concat.py). Memory is
+bounded by one row group.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -29,13 +31,22 @@ import pyarrow.parquet as pq
 
 from steps import layout
 from steps.cli import spec_and_store, step_parser, write_outputs
+from steps.concat import (
+    ConcatenatedParquet,
+    ConcatError,
+    group_rows,
+    movable,
+    read_footer,
+    row_groups,
+)
 from steps.keep import RowFilter
-from steps.parquet import open_writer, row_group_rows
+from steps.parquet import AlignedRowGroups, open_writer, row_group_rows
 from steps.shards import ShardInfo, read_shard_info
 from steps.space import Space
 from steps.spec import Spec, SpecError
 from steps.store import Store, StoreError
 from steps.summary import PartialSummary, json_safe
+from steps.thrift_compact import ThriftError
 
 
 class ShardError(Exception):
@@ -79,10 +90,68 @@ def verify_shards(store: Store, spec: Spec, run_id: str) -> list[ShardInfo]:
 
 
 def merge_shards(store: Store, spec: Spec, run_id: str, infos: list[ShardInfo], path: Path) -> int:
-    """Stream all shards, in order, into one Parquet file at `path` with fixed-size row groups."""
+    """All shards, in order, into one Parquet file at `path` with fixed-size row groups."""
+    if spec.keep.everything:
+        return concatenate_shards(store, spec, run_id, infos, path)
+    return reencode_shards(store, spec, run_id, infos, path)
+
+
+def concatenate_shards(
+    store: Store, spec: Spec, run_id: str, infos: list[ShardInfo], path: Path
+) -> int:
+    """Copy each row group that is already a whole row group of the result; decode and
+    re-encode only the pieces where two shards meet (at most one group per shard).
+
+    Compute writes its row groups aligned to the result's, so the copied bytes are the
+    bytes re-encoding would have produced: the file is the same either way, only faster.
+    """
+    schema = infos[0].schema.with_metadata(_result_metadata(spec, infos))
+    total = sum(info.rows for info in infos)
+    groups = AlignedRowGroups(row_group_rows(schema), first_row=0)
+    with path.open("wb") as out:
+        result = ConcatenatedParquet(out, lambda sink: open_writer(sink, schema, spec))
+        for info in infos:
+            key = layout.shard_key(spec.name, run_id, info.index, info.count)
+            try:
+                with store.open_read(key) as handle:
+                    _append_shard(result, groups, handle, info.first_param_id, total)
+            except (ConcatError, ThriftError) as exc:
+                raise ShardError(f"shard {info.index} ({store.url(key)}): {exc}") from None
+        last = groups.rest()
+        if last is not None:
+            result.encode(last)
+        result.finish()
+    return result.rows
+
+
+def _append_shard(
+    result: ConcatenatedParquet, groups: AlignedRowGroups, handle: BinaryIO, first: int, total: int
+) -> None:
+    """Copy the shard's whole result row groups; pass the rest through `groups`."""
+    for index, group in enumerate(row_groups(read_footer(handle))):
+        rows = group_rows(group)
+        whole = first % groups.size == 0 and rows == min(groups.size, total - first)
+        if groups.empty and whole and movable(group):
+            result.copy(handle, group)
+            groups.skip(rows)
+        else:
+            for table in groups.add(pq.ParquetFile(handle).read_row_group(index)):
+                result.encode(table)
+        first += rows
+
+
+def _result_metadata(spec: Spec, infos: list[ShardInfo]) -> dict[str, str]:
+    return {"ttg.spec_hash": spec.hash, "ttg.rows": str(sum(i.rows for i in infos))}
+
+
+def reencode_shards(
+    store: Store, spec: Spec, run_id: str, infos: list[ShardInfo], path: Path
+) -> int:
+    """Stream every row of every shard through a new writer (for kept subsets, whose rows
+    are not the result's row groups)."""
     schema = infos[0].schema
     group = row_group_rows(schema)
-    metadata = {"ttg.spec_hash": spec.hash, "ttg.rows": str(sum(i.rows for i in infos))}
+    metadata = _result_metadata(spec, infos)
     pending: list[pa.RecordBatch] = []
     pending_rows = written = 0
     with open_writer(path, schema.with_metadata(metadata), spec) as writer:
@@ -199,9 +268,13 @@ def _read_ahead(
 
 
 def build_summary(
-    spec: Spec, run_id: str, infos: list[ShardInfo], kept_rows: int, reduce_seconds: float
+    spec: Spec, run_id: str, infos: list[ShardInfo], kept_rows: int, timings: dict[str, float]
 ) -> dict[str, Any]:
-    """`rows` and the column statistics cover every computed row; `kept_rows` the result."""
+    """`rows` and the column statistics cover every computed row; `kept_rows` the result.
+
+    Built from the shards' partial summaries alone, never from rows: `summary_seconds`
+    records that it costs O(shards), whatever the sweep's size."""
+    began = time.perf_counter()
     merged = PartialSummary()
     for info in infos:
         merged = merged.merge(info.summary, spec.objective)
@@ -241,7 +314,8 @@ def build_summary(
                 "shard_seconds_total": sum(seconds),
                 "shard_seconds_max": max(seconds),
                 "shard_seconds_min": min(seconds),
-                "reduce_seconds": reduce_seconds,
+                **timings,
+                "summary_seconds": time.perf_counter() - began,
             },
             "versions": _versions(),
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -266,9 +340,16 @@ def reduce_run(store: Store, spec: Spec, run_id: str) -> ReduceOutcome:
     """Verify, merge, summarise; `_SUCCESS` is written last and only if all else succeeded."""
     began = time.perf_counter()
     infos = verify_shards(store, spec, run_id)
+    verified = time.perf_counter()
     with store.atomic_writer(layout.result_key(spec.name, run_id)) as path:
         rows = merge_shards(store, spec, run_id, infos, path)
-    summary = build_summary(spec, run_id, infos, rows, time.perf_counter() - began)
+    merged = time.perf_counter()
+    timings = {
+        "verify_seconds": verified - began,
+        "merge_seconds": merged - verified,
+        "reduce_seconds": merged - began,
+    }
+    summary = build_summary(spec, run_id, infos, rows, timings)
     store.put_bytes(layout.summary_key(spec.name, run_id), json.dumps(summary, indent=2).encode())
     success = {"rows": rows, "spec_hash": spec.hash, "finished_at": summary["finished_at"]}
     store.put_bytes(layout.success_key(spec.name, run_id), json.dumps(success).encode())

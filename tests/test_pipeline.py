@@ -135,7 +135,11 @@ def test_the_summary_merges_shard_statistics_and_top_k(tmp_path: Path) -> None:
     assert summary["timings"]["reduce_seconds"] > 0
 
 
-def test_each_shard_carries_its_identity_and_partial_summary(tmp_path: Path) -> None:
+def test_each_shard_carries_its_identity_and_partial_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(parquet, "MIN_ROW_GROUP_ROWS", 64)  # the result's row groups: 64 rows
+    monkeypatch.setattr(parquet, "MAX_ROW_GROUP_ROWS", 64)
     store = open_store(str(tmp_path))
     spec = mixed(3, 50)
     compute_shard(spec, store, "r", 1)
@@ -150,7 +154,9 @@ def test_each_shard_carries_its_identity_and_partial_summary(tmp_path: Path) -> 
     )
     assert info.summary.rows == 187 and info.param_id_range == (186, 372)
     metadata = pq.ParquetFile(tmp_path / key).metadata
-    assert metadata.num_row_groups == 4  # 187 rows in chunks of 50
+    # rows [186, 373) in the result's row groups, cut where they are: at multiples of 64
+    sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    assert sizes == [192 - 186, 64, 64, 373 - 320]
     assert metadata.row_group(0).column(0).compression == "ZSTD"
 
 

@@ -1,0 +1,179 @@
+"""Reduce copies the shards' row groups into the result byte for byte; the result must be the
+very file that decoding and re-encoding every row would have written."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from steps import concat, layout, parquet, reduce
+from steps.compute import compute_shard
+from steps.concat import ConcatenatedParquet, ConcatError, read_footer
+from steps.parquet import AlignedRowGroups
+from steps.spec import Spec
+from steps.store import Store, open_store
+from steps.thrift_compact import ThriftError, decode_struct, encode_struct
+from tests.test_pipeline import mixed, run_all
+
+GROUP = 64  # the result's row group size in these tests: 560 rows make 9 groups
+
+
+@pytest.fixture(autouse=True)
+def small_row_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parquet, "MIN_ROW_GROUP_ROWS", GROUP)
+    monkeypatch.setattr(parquet, "MAX_ROW_GROUP_ROWS", GROUP)
+
+
+def footer_bytes(blob: bytes) -> bytes:
+    length = int.from_bytes(blob[-8:-4], "little")
+    return blob[-8 - length : -8]
+
+
+def compute_all(store: Store, spec: Spec, run_id: str) -> list[reduce.ShardInfo]:
+    for index in range(spec.shards):
+        compute_shard(spec, store, run_id, index)
+    return reduce.verify_shards(store, spec, run_id)
+
+
+def test_a_parquet_footer_decodes_and_encodes_back_to_the_same_bytes(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path))
+    run_all(store, mixed(3, 50), "r")  # strings, bools, dictionaries, statistics, metadata
+    files = sorted(tmp_path.glob("mixed/r/**/*.parquet"))
+    assert len(files) == 4
+    for path in files:
+        footer = footer_bytes(path.read_bytes())
+        assert encode_struct(decode_struct(footer)) == footer, path.name
+
+
+@pytest.mark.parametrize("cut", [1, 100, -1])
+def test_a_damaged_footer_is_a_thrift_error_not_a_crash(tmp_path: Path, cut: int) -> None:
+    pq.write_table(pa.table({"a": [1, 2, 3]}), tmp_path / "t.parquet")
+    footer = footer_bytes((tmp_path / "t.parquet").read_bytes())
+    with pytest.raises(ThriftError):
+        decode_struct(footer[:cut])
+    with pytest.raises(ThriftError):
+        decode_struct(footer + b"\x00")
+
+
+@pytest.mark.parametrize("shards,chunk_rows", [(1, 560), (3, 50), (7, 13), (9, 200), (40, 7)])
+def test_copying_row_groups_writes_the_file_re_encoding_would(
+    tmp_path: Path, shards: int, chunk_rows: int
+) -> None:
+    store = open_store(str(tmp_path))
+    spec = mixed(shards, chunk_rows)
+    infos = compute_all(store, spec, "r")
+    copied, encoded = tmp_path / "copied.parquet", tmp_path / "encoded.parquet"
+    assert reduce.concatenate_shards(store, spec, "r", infos, copied) == 560
+    assert reduce.reencode_shards(store, spec, "r", infos, encoded) == 560
+    assert copied.read_bytes() == encoded.read_bytes()
+    metadata = pq.ParquetFile(copied).metadata
+    assert [metadata.row_group(i).num_rows for i in range(9)] == [GROUP] * 8 + [560 - 8 * GROUP]
+    assert pq.read_table(copied).column("param_id").to_pylist() == list(range(560))
+
+
+def test_whole_row_groups_are_copied_and_only_the_seams_between_shards_re_encoded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(str(tmp_path))
+    spec = mixed(3, 50)  # shards [0, 186) [186, 373) [373, 560): 3 seams inside a group
+    infos = compute_all(store, spec, "r")
+    calls = {"copy": 0, "encode": 0}
+    copy, encode = ConcatenatedParquet.copy, ConcatenatedParquet.encode
+
+    def counting_copy(self: ConcatenatedParquet, *args: object) -> None:
+        calls["copy"] += 1
+        copy(self, *args)  # type: ignore[arg-type]
+
+    def counting_encode(self: ConcatenatedParquet, table: pa.Table) -> None:
+        calls["encode"] += 1
+        encode(self, table)
+
+    monkeypatch.setattr(ConcatenatedParquet, "copy", counting_copy)
+    monkeypatch.setattr(ConcatenatedParquet, "encode", counting_encode)
+    reduce.concatenate_shards(store, spec, "r", infos, tmp_path / "result.parquet")
+    # groups [128,192) [320,384) hold a seam; [512,560) is the sweep's own short tail
+    assert calls["encode"] == 2
+    assert calls["copy"] == 9  # 7 straight from the shards, plus the 2 encoded ones
+
+
+@pytest.mark.parametrize("page_index", [False, True], ids=["cut-by-chunk", "page-index"])
+def test_shard_row_groups_that_cannot_be_copied_are_decoded_into_the_same_file(
+    tmp_path: Path, page_index: bool
+) -> None:
+    """Shards from before aligned row groups (one group per chunk), or with a page index
+    outside their row groups, are decoded and re-cut: the result is the same file."""
+    store = open_store(str(tmp_path))
+    spec = mixed(3, 50)
+    infos = compute_all(store, spec, "r")
+    reduce.concatenate_shards(store, spec, "r", infos, tmp_path / "aligned.parquet")
+    for info in infos:
+        path = tmp_path / layout.shard_key("mixed", "r", info.index, info.count)
+        table = pq.read_table(path)
+        footer = pq.ParquetFile(path).metadata.metadata
+        claims = {k.decode(): v.decode() for k, v in footer.items() if k.startswith(b"ttg.")}
+        # with a page index: the result's row groups; without: groups at 186, 236, ...
+        cutter = (
+            AlignedRowGroups(GROUP, info.first_param_id) if page_index else AlignedRowGroups(50, 0)
+        )
+        groups = [*cutter.add(table), cutter.rest()]
+        with pq.ParquetWriter(path, table.schema, write_page_index=page_index) as writer:
+            for group in groups:
+                if group is not None:
+                    writer.write_table(group)
+            writer.add_key_value_metadata(claims)
+    again = reduce.verify_shards(store, spec, "r")
+    reduce.concatenate_shards(store, spec, "r", again, tmp_path / "rewritten.parquet")
+    assert (tmp_path / "aligned.parquet").read_bytes() == (
+        tmp_path / "rewritten.parquet"
+    ).read_bytes()
+
+
+def test_a_row_group_with_a_page_index_outside_it_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "indexed.parquet"
+    pq.write_table(pa.table({"a": list(range(100))}), path, write_page_index=True)
+    schema = pa.schema([("a", pa.int64())])
+    result = ConcatenatedParquet(io.BytesIO(), lambda sink: pq.ParquetWriter(sink, schema))
+    with path.open("rb") as source:
+        (group,) = concat.row_groups(read_footer(source))
+        assert not concat.movable(group)
+        with pytest.raises(ConcatError, match="page index"):
+            result.copy(source, group)
+
+
+def test_a_file_that_is_not_parquet_is_refused() -> None:
+    with pytest.raises(ConcatError, match="not a Parquet file"):
+        read_footer(io.BytesIO(b"x" * 100))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    first=st.integers(0, 500),
+    chunks=st.lists(st.integers(0, 90), min_size=1, max_size=12),
+    size=st.sampled_from([1, 7, 16, 64]),
+)
+def test_aligned_row_groups_cut_exactly_at_multiples_of_their_size(
+    first: int, chunks: list[int], size: int
+) -> None:
+    groups = AlignedRowGroups(size, first)
+    out: list[pa.Table] = []
+    row = first
+    for rows in chunks:
+        out += groups.add(pa.table({"param_id": pa.array(range(row, row + rows), pa.int64())}))
+        row += rows
+    rest = groups.rest()
+    out += [rest] if rest is not None else []
+    assert [i for table in out for i in table.column("param_id").to_pylist()] == list(
+        range(first, row)
+    )
+    for table in out:
+        ids = table.column("param_id")
+        assert ids.num_chunks == 1  # one contiguous table: the same bytes wherever encoded
+        start, stop = ids[0].as_py(), ids[-1].as_py() + 1
+        assert start // size == (stop - 1) // size  # never crosses a multiple of `size`
+        assert stop % size == 0 or stop == row  # ends on one, unless the rows ran out
