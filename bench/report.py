@@ -19,6 +19,8 @@ from bench.entries import Entry
 from bench.measure import Sample
 
 MIB_LIMIT_SHARD = 256.0
+# what steps.reduce writes under "timings" in summary.json; a sample's detail carries them
+REDUCE_TIMINGS = ("verify_seconds", "merge_seconds", "reduce_seconds", "summary_seconds")
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Entries run round-robin, `--repeat` rounds, each in a fresh scratch folder (and a fresh S3
 bucket), so slow drift of a noisy machine hits all of them alike. Reported per entry: the
-median wall time, rows/s, the ratio to *limit*, and the peak RSS of its largest process;
+median wall time, rows/s, the ratio to *limit*, and the peak RSS of its largest process
+(plus, in `detail`, the phase timings steps.reduce wrote to the run's summary.json);
 then the issue's targets. The table is printed and the JSON written to
 `bench/results/<name>.json`.
 """
@@ -10,18 +11,22 @@ then the issue's targets. The table is printed and the JSON written to
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
 
 from bench import report, scaling
-from bench.entries import Bench, Entry, environment, select
+from bench.entries import Bench, Entry, Job, environment, select
 from bench.measure import MeasureError, measure
 from bench.sweeps import DEFAULT_SPEC, ROOT, bench_spec, rows_of
+from steps.layout import summary_key
+from steps.store import StoreError, open_store
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -59,6 +64,25 @@ def _sizes(text: str) -> list[int]:
     return sorted(sizes)
 
 
+def reduce_timings(job: Job, name: str) -> dict[str, float]:
+    """What steps.reduce recorded in the summary.json of the job's run (verify, merge, reduce
+    and summary seconds), read before the scratch folder goes. Empty when the command wrote no
+    summary, or when its store is S3: the credentials live in the job's env, not the driver's."""
+
+    def option(flag: str) -> str | None:
+        return job.argv[job.argv.index(flag) + 1] if flag in job.argv[:-1] else None
+
+    store, run_id = option("--store"), option("--run-id")
+    if store is None or run_id is None or store.startswith("s3://"):
+        return {}
+    try:
+        summary = json.loads(open_store(store).get_bytes(summary_key(name, run_id)))
+    except (StoreError, ValueError):
+        return {}
+    timings = summary.get("timings", {})
+    return {k: timings[k] for k in report.REDUCE_TIMINGS if isinstance(timings.get(k), int | float)}
+
+
 def run_rounds(
     bench: Bench, entries: list[Entry], repeat: int, scratch: Path | None, timeout: float
 ) -> dict[str, report.Outcome]:
@@ -84,6 +108,8 @@ def run_rounds(
                         log=folder / "log.txt",
                         timeout=timeout,
                     )
+                    detail = {**sample.detail, **reduce_timings(job, bench.spec.name)}
+                    sample = replace(sample, detail=detail)
                 except (MeasureError, RuntimeError, OSError) as exc:
                     outcome.error = str(exc)
                     err.print(

@@ -59,6 +59,10 @@ def test_driver_tiny_run_writes_sane_json(tmp_path: Path) -> None:
     assert entries["limit"]["detail"]["rows"] == doc["rows"]
     assert entries["pool"]["detail"]["rows"] == doc["rows"]
     assert entries["help"]["rows_per_second"] is None
+    # what reduce recorded in the run's summary.json, read back before its folder went
+    for key in ("verify_seconds", "merge_seconds", "reduce_seconds", "summary_seconds"):
+        assert 0 < entries["run"]["detail"][key] < entries["run"]["seconds"]
+        assert key not in entries["limit"]["detail"]
     # a bare interpreter is small; the launcher keeps the driver's own memory out of it
     assert entries["bare"]["peak_rss_mib"] < entries["limit"]["peak_rss_mib"]
     assert len(entries["bare"]["samples_seconds"]) == 3
@@ -107,18 +111,40 @@ def test_plain_baselines_compute_the_pipeline_rows(start: int, stop: int) -> Non
 @pytest.mark.slow
 def test_scaling_mode_writes_points_and_flatness(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "bench.run", "--scaling", "1e4,4e4", "--repeat", "1"]
-    command += ["--contenders", "shard-compute", "--results", str(tmp_path), "--name", "curve"]
+    command += ["--contenders", "shard-compute,reduce", "--results", str(tmp_path)]
+    command += ["--name", "curve", "--scratch", str(tmp_path)]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "summary ms" in done.stdout and "reduce: summary" in done.stdout
     doc = json.loads((tmp_path / "curve.json").read_text())
     assert [p["rows"] for p in doc["points"]] == [100 * 100, 200 * 200]
+    timings = ("verify_seconds", "merge_seconds", "reduce_seconds", "summary_seconds")
     for p in doc["points"]:
         entry = p["entries"]["shard-compute"]
         assert entry["error"] is None
         assert entry["ns_per_row"] == pytest.approx(entry["seconds"] / p["rows"] * 1e9)
         assert entry["peak_rss_mib"] > 1
+        assert all(entry[key] is None for key in timings)  # compute writes no summary
+        reduce = p["entries"]["reduce"]
+        assert reduce["error"] is None
+        assert all(0 < reduce[key] < reduce["seconds"] for key in timings)
     flat = doc["flatness"]["shard-compute"]
     assert len(flat["ns_per_row"]) == 2 and flat["rss_growth"] > 0
     assert isinstance(flat["time_flat"], bool)
+    assert "summary_flat" not in flat
+
+    summary = doc["flatness"]["reduce"]
+    seconds = [p["entries"]["reduce"]["summary_seconds"] for p in doc["points"]]
+    assert summary["summary_seconds"] == seconds
+    assert len(summary["verify_seconds"]) == len(summary["merge_seconds"]) == 2
+    assert summary["summary_spread_seconds"] == pytest.approx(max(seconds) - min(seconds))
+    assert summary["summary_growth"] == pytest.approx(max(seconds) / min(seconds))
+    assert summary["summary_flat"] is (
+        summary["summary_spread_seconds"] <= summary["summary_budget_seconds"]
+    )
+    assert summary["summary_resolution_ns_per_row"] == pytest.approx(
+        summary["summary_budget_seconds"] / (200 * 200 - 100 * 100) * 1e9
+    )
     if importlib.util.find_spec("matplotlib") is not None:
         assert (tmp_path / "curve.png").stat().st_size > 0
+    assert not list(tmp_path.glob("ttg-bench-*"))  # scratch folders are cleaned up
