@@ -45,6 +45,7 @@ RUN_AS_GID = 10001
 OUTPUTS_ROOT = "/tmp/ttg/{{workflow.name}}"
 COMPUTE_OUTPUTS = OUTPUTS_ROOT + "/shard-{{inputs.parameters.shard}}"
 REDUCE_OUTPUTS = OUTPUTS_ROOT + "/reduce"
+COMPUTE_MODULE, REDUCE_MODULE = "steps.compute", "steps.reduce"  # the pods' `python -m`
 S3_SECRET_KEYS = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
 OPTIONAL_SECRET_KEYS = frozenset({"AWS_REGION"})
 SHARD_SECONDS_BUCKETS: list[float | m.Amount] = [1, 5, 15, 60, 300, 900, 3600, 14400]
@@ -205,7 +206,7 @@ def _define_templates(spec: Spec, options: BuildOptions) -> None:
     }
     compute = Container(
         name="compute",
-        command=["python", "-m", "steps.compute"],
+        command=["python", "-m", COMPUTE_MODULE],
         args=_step_args(COMPUTE_OUTPUTS, ["--shard", "{{inputs.parameters.shard}}"]),
         inputs=[Parameter(name="shard")],
         outputs=[Parameter(name="rows", value_from=m.ValueFrom(path=f"{COMPUTE_OUTPUTS}/rows"))],
@@ -219,7 +220,7 @@ def _define_templates(spec: Spec, options: BuildOptions) -> None:
     )
     reduce = Container(
         name="reduce",
-        command=["python", "-m", "steps.reduce"],
+        command=["python", "-m", REDUCE_MODULE],
         args=_step_args(REDUCE_OUTPUTS, []),
         outputs=[
             Parameter(name=name, value_from=m.ValueFrom(path=f"{REDUCE_OUTPUTS}/{name}"))

@@ -14,8 +14,9 @@ Rules specific to running locally:
 
 - Processes: no shell unless the command is one (``/bin/sh -c ...``); the caller's environment
   plus the container's ``env``; the caller's working directory unless ``workingDir`` is set.
-  A command named ``python`` or ``python3`` runs with this interpreter (`sys.executable`).
-  Paths in a manifest are host paths.
+  A command named ``python`` or ``python3`` runs with this interpreter (`sys.executable`);
+  ``python -m MODULE`` is forked from a warm interpreter that has numpy and pyarrow imported
+  (`workflows.warm`; ``TTG_WARM_START=0`` turns it off). Paths in a manifest are host paths.
 - ``secretKeyRef``: a secret key is read from the caller's environment variable named like the
   key, upper-cased, every non-alphanumeric character replaced by ``_`` (key ``aws-access-key``
   → ``AWS_ACCESS_KEY``). An unset variable refuses the manifest before any task starts,
@@ -49,6 +50,7 @@ import re
 import secrets
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -71,6 +73,7 @@ from workflows.manifest import (
     secret_variable,
     substitute,
 )
+from workflows.warm import WarmInterpreter, WarmStartError, eligible, launch
 
 FAILURE_LOG_LINES = 20
 KILL_GRACE_SECONDS = 3.0
@@ -124,8 +127,12 @@ def execute(
     parallel: int | None = None,
     observer: ExecutionObserver | None = None,
     log_dir: Path | None = None,
+    warm_server: subprocess.Popen[bytes] | None = None,
 ) -> ExecutionResult:
-    """Check `manifest` completely, then run it; `ManifestError` means nothing ran."""
+    """Check `manifest` completely, then run it; `ManifestError` means nothing ran.
+
+    `warm_server`: a `workflows.warm.launch` already started for this run (else the run
+    starts one when its first `python -m` task is ready); it is stopped when the run ends."""
     workflow = parse_workflow(manifest)
     name = workflow_name(workflow)
     scope = global_scope(workflow, name, parameters or {})
@@ -139,7 +146,7 @@ def execute(
     if log_dir is None:
         log_dir = Path(tempfile.mkdtemp(prefix=f"{name}.logs."))
     log_dir.mkdir(parents=True, exist_ok=True)
-    engine = _Engine(workflow, name, scope, limit, observer or _NoObserver(), log_dir)
+    engine = _Engine(workflow, name, scope, limit, observer or _NoObserver(), log_dir, warm_server)
     succeeded = _run_loop(engine) and not engine.interrupted
     kept_logs: Path | None = log_dir
     if succeeded and temporary_logs:  # nobody asked for them and nothing needs explaining
@@ -289,8 +296,10 @@ class _Engine:
         limit: int,
         observer: ExecutionObserver,
         log_dir: Path,
+        warm_server: subprocess.Popen[bytes] | None = None,
     ) -> None:
         self.wf = workflow
+        self.warm_server = warm_server
         self.name = name
         self.globals = scope
         self.limit = limit
@@ -301,9 +310,22 @@ class _Engine:
         self.failure_logs: dict[str, str] = {}
         self.top_outputs: dict[str, dict[str, str]] = {}
         self.processes: set[asyncio.subprocess.Process] = set()
+        self.warm_pids: set[int] = set()
         self.process_slots: asyncio.Semaphore | None = None
+        self._warm: asyncio.Task[WarmInterpreter | None] | None = None
 
     async def run(self) -> bool:
+        try:
+            return await self._run()
+        finally:
+            if self.warm_server is not None:  # started for this run, which never needed it
+                self.warm_server.communicate()
+            if self._warm is not None:
+                interpreter = await self._warm
+                if interpreter is not None:
+                    await interpreter.close()
+
+    async def _run(self) -> bool:
         self.process_slots = asyncio.Semaphore(self.limit)
         entry = self.wf.templates[self.wf.entrypoint]
         given = {p.name: self.globals[f"workflow.parameters.{p.name}"] for p in self.wf.parameters}
@@ -544,7 +566,21 @@ class _Engine:
             return False, {}
 
     async def _spawn(self, launch: _Launch, log: IO[bytes]) -> int | None:
-        """Start the process in its own session (so it can be killed as a group); wait."""
+        """Start the process in its own session (so it can be killed as a group); wait.
+
+        A `python -m` task is forked from a warm interpreter when it can be (workflows/warm.py),
+        else, or if that fails to start it, it is started the ordinary way."""
+        module = eligible(launch.argv, launch.env)
+        interpreter = await self._warm_interpreter() if module is not None else None
+        if module is not None and interpreter is not None:
+            try:
+                pid = await interpreter.spawn(
+                    module, list(launch.argv[3:]), launch.env, launch.cwd, Path(log.name)
+                )
+            except WarmStartError:
+                pass
+            else:
+                return await self._wait_warm(interpreter, pid, Path(log.name))
         try:
             process = await asyncio.create_subprocess_exec(
                 *launch.argv,
@@ -566,6 +602,31 @@ class _Engine:
         finally:
             self.processes.discard(process)
 
+    async def _warm_interpreter(self) -> WarmInterpreter | None:
+        """The run's warm interpreter, started by the first task that can use it."""
+        if self._warm is None:
+            server = self.warm_server or launch(_python_modules(self.wf))
+            self.warm_server = None
+            self._warm = asyncio.get_running_loop().create_task(self._connect(server))
+        return await asyncio.shield(self._warm)
+
+    @staticmethod
+    async def _connect(server: subprocess.Popen[bytes] | None) -> WarmInterpreter | None:
+        return None if server is None else await WarmInterpreter.connect(server)
+
+    async def _wait_warm(self, interpreter: WarmInterpreter, pid: int, log: Path) -> int | None:
+        self.warm_pids.add(pid)
+        if self.interrupted:
+            _kill_group(pid, signal.SIGTERM)
+        try:
+            code = await interpreter.wait(pid)
+        finally:
+            self.warm_pids.discard(pid)
+        if code is None:  # nobody can report on it now: stop it rather than leave it running
+            _kill_group(pid, signal.SIGKILL)
+            _note(log, "the warm interpreter stopped; the task was killed, its status unknown")
+        return code
+
     # -- interrupts --------------------------------------------------------------------------
 
     def interrupt(self) -> None:
@@ -581,6 +642,8 @@ class _Engine:
         for process in list(self.processes):
             if process.returncode is None:
                 _kill_group(process.pid, sig)
+        for pid in list(self.warm_pids):
+            _kill_group(pid, sig)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -642,6 +705,18 @@ def _exit_reason(code: int) -> str:
         return f"killed by {signal.Signals(-code).name}"
     except ValueError:
         return f"killed by signal {-code}"
+
+
+def _python_modules(workflow: Workflow) -> set[str]:
+    """The modules the workflow's containers run with `python -m`, to preload."""
+    modules = set()
+    for template in workflow.templates.values():
+        if template.container is None:
+            continue
+        argv = (*template.container.command, *template.container.args)
+        if len(argv) >= 3 and argv[0] in _PYTHON_COMMANDS and argv[1] == "-m":
+            modules.add(argv[2])
+    return modules
 
 
 def _kill_group(pid: int, sig: signal.Signals) -> None:

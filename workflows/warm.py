@@ -1,0 +1,294 @@
+"""A warm interpreter that forks the local executor's `python -m MODULE` tasks.
+
+A task process spends ~0.2 s starting Python and importing numpy and pyarrow before it does
+anything; for a shard of a million rows that is as long as the work, and a sweep of
+thousands of small shards on one machine would spend most of its time there. So the executor
+starts this server once per run: it imports those libraries and then forks one child per
+task. A child starts a new session (so it can be signalled as a group, like any task), points
+stdin at /dev/null and stdout and stderr at the task's log, takes the task's environment and
+working directory, and runs the module as `python -m` does (`runpy`, as `__main__`, the
+working directory first on `sys.path`), exiting through the normal interpreter shutdown. The
+server reaps its children and reports each one's exit status.
+
+The protocol is one JSON object per line: requests on the server's stdin, replies and exits
+on its stdout. Nothing here imports hera; the server runs in a process of its own.
+
+What a forked task shares with the server: modules imported before the fork (numpy, pyarrow,
+and the dependencies of the TTG steps), so a variable those libraries read when imported
+(thread counts, allocators) cannot be changed per task. The executor therefore starts such
+tasks the ordinary way (see `eligible`), and `TTG_WARM_START=0` turns this off altogether.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import importlib
+import json
+import os
+import runpy
+import selectors
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+LIBRARIES = ("numpy", "pyarrow", "pyarrow.parquet", "pyarrow.compute")
+OWN_PACKAGE = "steps."  # modules whose imports are known to be free of side effects
+# Read once, when a library is imported or the interpreter starts: a task that sets one of
+# these differently from this process gets a fresh interpreter.
+STARTUP_VARIABLES: tuple[str, ...] = ("PYTHON", "ARROW_", "OMP_", "OPENBLAS_", "MKL_", "NPY_")
+STARTUP_VARIABLES += ("NUMEXPR_", "LD_", "MALLOC_", "JE_", "GOTO_", "VECLIB_", "BLIS_")
+
+
+def eligible(argv: tuple[str, ...], env: Mapping[str, str]) -> str | None:
+    """The module a task runs, if a forked warm interpreter can run it faithfully."""
+    if len(argv) < 3 or argv[0] != sys.executable or argv[1] != "-m":
+        return None
+    if not all(part.isidentifier() for part in argv[2].split(".")):
+        return None
+    names = set(env) | set(os.environ)
+    for name in names:
+        if name.startswith(STARTUP_VARIABLES) and env.get(name) != os.environ.get(name):
+            return None
+    return argv[2]
+
+
+# -- the server (runs in its own process) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Request:
+    module: str
+    args: list[str]
+    env: dict[str, str]
+    cwd: str
+    log: str
+
+
+def _preload(modules: list[str]) -> None:
+    """Import the libraries and the given step modules' dependencies, but not the modules
+    themselves: each child runs its module fresh, as `__main__`."""
+    for name in LIBRARIES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    for name in modules:
+        if not name.startswith(OWN_PACKAGE):
+            continue
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+        sys.modules.pop(name, None)
+        parent, _, child = name.rpartition(".")
+        with contextlib.suppress(KeyError, AttributeError):
+            delattr(sys.modules[parent], child)
+
+
+def _send(message: dict[str, Any]) -> None:
+    """Write a reply straight to fd 1, so no buffered text is inherited by a child."""
+    data = (json.dumps(message) + "\n").encode()
+    while data:
+        data = data[os.write(1, data) :]
+
+
+def serve() -> _Request | None:
+    """Answer requests until stdin closes (None); in a forked child, return its request."""
+    selector = selectors.DefaultSelector()
+    selector.register(0, selectors.EVENT_READ, None)
+    children: dict[int, int] = {}  # pidfd -> pid
+    pending = b""
+    open_input = True
+    _send({"ready": True})
+    while open_input or children:
+        for key, _ in selector.select():
+            if key.data is not None:  # a child exited
+                pid = children.pop(key.fd)
+                selector.unregister(key.fd)
+                os.close(key.fd)
+                _, status = os.waitpid(pid, 0)
+                _send({"pid": pid, "exit": os.waitstatus_to_exitcode(status)})
+                continue
+            chunk = os.read(0, 1 << 16)
+            if not chunk:
+                open_input = False
+                selector.unregister(0)
+                continue
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                request = _Request(**json.loads(line))
+                try:
+                    pid = os.fork()
+                except OSError as exc:
+                    _send({"error": f"cannot fork: {exc}"})
+                    continue
+                if pid == 0:
+                    selector.close()
+                    for fd in children:
+                        os.close(fd)
+                    return request
+                pidfd = os.pidfd_open(pid)
+                children[pidfd] = pid
+                selector.register(pidfd, selectors.EVENT_READ, pid)
+                _send({"pid": pid})
+    return None
+
+
+def run_task(request: _Request) -> int:
+    """In the forked child: become the task's process, then run its module as `python -m`."""
+    os.setsid()
+    for signum in (signal.SIGTERM, signal.SIGCHLD):
+        signal.signal(signum, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    null = os.open(os.devnull, os.O_RDONLY)
+    log = os.open(request.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(null)
+    os.close(log)
+    os.chdir(request.cwd)
+    os.environ.clear()
+    os.environ.update(request.env)
+    sys.path[0] = request.cwd
+    sys.argv = [request.module, *request.args]
+    try:
+        runpy.run_module(request.module, run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(exc.code, file=sys.stderr)
+        return 1
+    except BaseException:  # reported as `python -m` would, then a failed exit
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+def main() -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the executor stops the server, not Ctrl-C
+    _preload(sys.argv[1:])
+    gc.freeze()  # what the children share stays shared: no collector writes to those pages
+    try:
+        request = serve()
+    except BrokenPipeError:  # the executor went away (e.g. the run was refused): nothing to do
+        return 0
+    return 0 if request is None else run_task(request)
+
+
+# -- the client (in the executor, on its event loop) --------------------------------------
+
+
+class WarmStartError(Exception):
+    """The warm interpreter could not start a task (the executor then starts it cold)."""
+
+
+def launch(modules: Iterable[str]) -> subprocess.Popen[bytes] | None:
+    """Start a server now, so it imports while the caller does other work (`run` starts one
+    before it renders); None if warm start is off or the server cannot start."""
+    if os.environ.get("TTG_WARM_START", "1") == "0" or not hasattr(os, "pidfd_open"):
+        return None
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "workflows.warm", *sorted(set(modules))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+    except OSError:
+        return None
+
+
+class WarmInterpreter:
+    """The executor's handle on a server: `spawn` a task, `wait` for its exit status."""
+
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        replies: asyncio.StreamReader,
+        requests: asyncio.WriteTransport,
+    ) -> None:
+        self.process, self._requests = process, requests
+        self._started: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._exits: dict[int, asyncio.Future[int | None]] = {}
+        self._one_at_a_time = asyncio.Lock()  # replies come in request order
+        self._reader = asyncio.get_running_loop().create_task(self._read(replies))
+        self.alive = True
+
+    @classmethod
+    async def connect(cls, process: subprocess.Popen[bytes]) -> WarmInterpreter | None:
+        """Wait until the server has imported what it preloads; None if it failed to."""
+        assert process.stdin is not None and process.stdout is not None
+        loop = asyncio.get_running_loop()
+        replies = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(replies), process.stdout)
+        requests, _ = await loop.connect_write_pipe(asyncio.BaseProtocol, process.stdin)
+        with contextlib.suppress(ValueError):
+            if json.loads(await replies.readline()).get("ready"):
+                return cls(process, replies, requests)
+        requests.close()
+        await _reap(process)
+        return None
+
+    async def spawn(
+        self, module: str, args: list[str], env: dict[str, str], cwd: Path, log: Path
+    ) -> int:
+        """Fork a task; its pid (the leader of its own process group)."""
+        request = {"module": module, "args": args, "env": env, "cwd": str(cwd), "log": str(log)}
+        async with self._one_at_a_time:
+            if not self.alive:
+                raise WarmStartError("the warm interpreter has stopped")
+            self._requests.write((json.dumps(request) + "\n").encode())
+            reply = await self._started.get()
+        if "pid" not in reply:
+            raise WarmStartError(reply.get("error", "the warm interpreter has stopped"))
+        return int(reply["pid"])
+
+    async def wait(self, pid: int) -> int | None:
+        """The task's exit status as `Process.wait` gives it; None if it became unknowable."""
+        return await self._exits[pid]
+
+    async def _read(self, replies: asyncio.StreamReader) -> None:
+        loop = asyncio.get_running_loop()
+        while line := await replies.readline():
+            message = json.loads(line)
+            if "exit" in message:
+                self._exits.setdefault(message["pid"], loop.create_future()).set_result(
+                    message["exit"]
+                )
+                continue
+            if "pid" in message:
+                self._exits.setdefault(message["pid"], loop.create_future())
+            self._started.put_nowait(message)
+        self.alive = False  # the server is gone: nobody is left to report these exits
+        for future in self._exits.values():
+            if not future.done():
+                future.set_result(None)
+        self._started.put_nowait({"error": "the warm interpreter has stopped"})
+
+    async def close(self) -> None:
+        """No more tasks: the server exits once its running children have been reaped."""
+        self._requests.close()
+        await _reap(self.process)
+        await self._reader
+
+
+async def _reap(process: subprocess.Popen[bytes], seconds: float = 10) -> None:
+    """Wait for the server to exit (polling: its exit is not this event loop's child watch)."""
+    deadline = time.monotonic() + seconds
+    while process.poll() is None:
+        if time.monotonic() > deadline:
+            process.kill()
+            process.wait()
+            return
+        await asyncio.sleep(0.01)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
