@@ -1,19 +1,24 @@
 """`python workflows/sweep.py`: the TTG command line. Thin: parse, call, print.
 
 Exit codes: 0 success, 1 a run failed, 2 bad input (one line on stderr, no traceback).
+
+Each command imports what only it needs in its handler, so that `render` and `run` start
+without the Argo client, the plotting, or the terminal output of the other commands.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 # Run as a script, Python puts workflows/ itself first on sys.path, where its modules could
 # shadow installed ones; the project root is what imports should resolve against.
@@ -22,26 +27,20 @@ if sys.path and Path(sys.path[0] or ".").resolve() == _HERE:
     sys.path[0] = str(_HERE.parent)
 
 from hera.workflows import Workflow  # noqa: E402
-from rich.console import Console  # noqa: E402
 
 from steps import layout  # noqa: E402
-from steps.function import FunctionError, import_function  # noqa: E402
 from steps.spec import RESOURCE_KEYS, Spec, SpecError, load_spec, parse_resources  # noqa: E402
 from steps.store import StoreError, open_store  # noqa: E402
-from workflows import (  # noqa: E402
-    argo,
-    plot,
-    results,
-)
 from workflows import build as builder  # noqa: E402
 from workflows.build import BuildOptions, render  # noqa: E402
-from workflows.lint import lint  # noqa: E402
-from workflows.local import ExecutionResult, execute  # noqa: E402
-from workflows.manifest import ManifestError, load_manifest  # noqa: E402
-from workflows.progress import ProgressDisplay  # noqa: E402
-from workflows.report import print_results, print_stored_report  # noqa: E402
-from workflows.runs import RunChoiceError, choose_run_id  # noqa: E402
-from workflows.watch import watch_run  # noqa: E402
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from rich.console import Console
+
+    from workflows import argo
+    from workflows.local import ExecutionResult
 
 DEFAULT_SPEC = _HERE / "sweeps" / "rosenbrock.toml"
 DEFAULT_LOCAL_STORE = "runs"
@@ -79,7 +78,25 @@ def _load(path: str | None, shards: int | None) -> Spec:
 # --- run ---------------------------------------------------------------------------------
 
 
-def cmd_run(args: argparse.Namespace, console: Console) -> int:
+def cmd_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from workflows.warm import launch
+
+    # The tasks fork from a warm interpreter; it imports numpy and pyarrow while we render.
+    server = launch([builder.COMPUTE_MODULE, builder.REDUCE_MODULE])
+    with server or contextlib.nullcontext():
+        return _run(args, Console(), server)
+
+
+def _run(args: argparse.Namespace, console: Console, server: subprocess.Popen[bytes] | None) -> int:
+    from steps.function import import_function
+    from workflows.local import execute
+    from workflows.manifest import load_manifest
+    from workflows.progress import ProgressDisplay
+    from workflows.report import print_stored_report
+    from workflows.runs import choose_run_id
+
     spec = _load(args.spec, args.shards)
     store = open_store(args.store)
     store.list(f"{spec.name}/.probe")  # a missing bucket or bad keys fail here, not in every pod
@@ -89,16 +106,18 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     manifest = load_manifest(render(spec, options))
     began = time.perf_counter()
     with ProgressDisplay(console, f"{spec.name}", spec) as progress:
-        result = execute(manifest, parallel=args.parallel, observer=progress)
+        result = execute(manifest, parallel=args.parallel, observer=progress, warm_server=server)
     if not result.succeeded:
-        return _report_failure(console, result)
+        return _report_failure(result)
     print_stored_report(
         console, store, spec.name, result.workflow_name, time.perf_counter() - began
     )
     return 0
 
 
-def _report_failure(console: Console, result: ExecutionResult) -> int:
+def _report_failure(result: ExecutionResult) -> int:
+    from rich.console import Console
+
     err = Console(stderr=True)
     if result.interrupted:
         err.print(f"run {result.workflow_name} interrupted; running tasks were stopped")
@@ -115,14 +134,21 @@ def _report_failure(console: Console, result: ExecutionResult) -> int:
 # --- exec / render -------------------------------------------------------------------------
 
 
-def cmd_exec(args: argparse.Namespace, console: Console) -> int:
+def cmd_exec(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from workflows.local import execute
+    from workflows.manifest import load_manifest
+    from workflows.progress import ProgressDisplay
+
+    console = Console()
     parameters = dict(_split_parameter(p) for p in args.parameter)
     text = sys.stdin.read() if args.manifest == "-" else _read_manifest(args.manifest)
     manifest = load_manifest(text)
     with ProgressDisplay(console, "workflow") as progress:
         result = execute(manifest, parameters, parallel=args.parallel, observer=progress)
     if not result.succeeded:
-        return _report_failure(console, result)
+        return _report_failure(result)
     console.print(
         f"[green]Succeeded[/green]: {result.workflow_name}: "
         f"{progress.tasks_done} tasks in {progress.seconds:.1f}s"
@@ -144,7 +170,7 @@ def _split_parameter(text: str) -> tuple[str, str]:
     return name, value
 
 
-def cmd_render(args: argparse.Namespace, console: Console) -> int:
+def cmd_render(args: argparse.Namespace) -> int:
     spec = _load(args.spec, args.shards)
     if args.run_id is not None and not layout.RUN_ID_RE.match(args.run_id):
         raise UsageError(f"--run-id '{args.run_id}' must be a DNS-1123 label")
@@ -214,6 +240,8 @@ def _build_options(args: argparse.Namespace, spec: Spec, namespace: str | None) 
 
 def _cluster_build(args: argparse.Namespace) -> tuple[Spec, argo.ArgoConfig, BuildOptions]:
     """Check the local input first (spec, store URI), then where the server is."""
+    from workflows import argo
+
     spec = _load(args.spec, args.shards)
     options = _build_options(args, spec, None)
     config = argo.ArgoConfig.from_env(args.namespace)
@@ -222,13 +250,21 @@ def _cluster_build(args: argparse.Namespace) -> tuple[Spec, argo.ArgoConfig, Bui
 
 def _linted(workflow: WorkflowLike) -> WorkflowLike:
     """Never send the server a manifest our own lint finds wrong."""
+    from workflows.lint import lint
+
     problems = lint(workflow.to_dict())
     if problems:
         raise UsageError(f"the rendered manifest fails the lint: {problems[0]}")
     return workflow
 
 
-def cmd_submit(args: argparse.Namespace, console: Console) -> int:
+def cmd_submit(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from workflows import argo
+    from workflows.watch import watch_run
+
+    console = Console()
     spec, config, options = _cluster_build(args)
     name = argo.submit_workflow(config, _linted(builder.build_workflow(spec, options)))
     ns = config.namespace
@@ -263,6 +299,8 @@ def _seconds(status: argo.WorkflowStatus) -> float | None:
 
 def _print_summary(console: Console, spec: Spec, store_uri: str, name: str, seconds: float) -> None:
     """The same report as `run`, when the cluster's store can be read from here."""
+    from workflows.report import print_stored_report
+
     try:
         print_stored_report(console, open_store(store_uri), spec.name, name, seconds)
     except (StoreError, ValueError) as exc:
@@ -272,7 +310,12 @@ def _print_summary(console: Console, spec: Spec, store_uri: str, name: str, seco
         )
 
 
-def cmd_schedule(args: argparse.Namespace, console: Console) -> int:
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from workflows import argo
+
+    console = Console()
     spec, config, options = _cluster_build(args)
     cron = builder.CronOptions(schedules=tuple(args.cron), timezone=args.timezone)
     outcome = argo.schedule_cron(config, _linted(builder.build_cron_workflow(spec, options, cron)))
@@ -296,7 +339,12 @@ def _when(moment: datetime | None) -> str:
     return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
 
 
-def cmd_status(args: argparse.Namespace, console: Console) -> int:
+def cmd_status(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from workflows import argo
+
+    console = Console()
     config = argo.ArgoConfig.from_env(args.namespace)
     status = argo.get_workflow(config, args.run)
     shards = status.shards
@@ -377,7 +425,13 @@ def _positive_seconds(value: str) -> float:
 DEFAULT_TOP = 10
 
 
-def cmd_results(args: argparse.Namespace, console: Console) -> int:
+def cmd_results(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from workflows import plot, results
+    from workflows.report import print_results
+
+    console = Console()
     if args.plot is not None:
         plot.check_plot_path(args.plot)  # before any output: no matplotlib, a bad file name
     run = results.open_run(args.run, DEFAULT_LOCAL_STORE)
@@ -461,32 +515,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-BAD_INPUT: tuple[type[Exception], ...] = (
-    SpecError,
-    StoreError,
-    FunctionError,
-    ManifestError,
-    RunChoiceError,
-    UsageError,
-    argo.ArgoError,
-    builder.BuildError,
-    results.ResultsError,
-)
+def bad_input() -> tuple[type[Exception], ...]:
+    """The errors that are bad input. Called only once a command failed, so that its imports
+    (the Argo client, the function contract, ...) cost nothing to the commands that succeed."""
+    from steps.function import FunctionError
+    from workflows.argo import ArgoError
+    from workflows.manifest import ManifestError
+    from workflows.results import ResultsError
+    from workflows.runs import RunChoiceError
+
+    return (
+        SpecError,
+        StoreError,
+        FunctionError,
+        ManifestError,
+        RunChoiceError,
+        UsageError,
+        ArgoError,
+        builder.BuildError,
+        ResultsError,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    console = Console()
-    handler: Callable[[argparse.Namespace, Console], int] = args.handler
+    handler: Callable[[argparse.Namespace], int] = args.handler
     try:
-        return handler(args, console)
-    except BAD_INPUT as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return handler(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except bad_input() as exc:  # evaluated only when an exception reaches this clause
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Exiting collects every object again, ~0.1 s with Hera's models loaded; they are about
+    # to be freed anyway.
+    gc.freeze()
+    sys.exit(code)
