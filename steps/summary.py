@@ -42,7 +42,8 @@ class ColumnStats:
             low_high = pc.min_max(column)
             stats.min, stats.max = low_high["min"].as_py(), low_high["max"].as_py()
             if _is_numeric(column.type):
-                stats.sum = float(pc.sum(column.cast(pa.float64())).as_py())
+                as_float = column if column.type == pa.float64() else column.cast(pa.float64())
+                stats.sum = float(pc.sum(as_float).as_py())
         elif _is_numeric(column.type):
             stats.sum = 0.0
         return stats
@@ -88,10 +89,13 @@ class PartialSummary:
     top: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, table: pa.Table, objective: Objective | None) -> None:
+        worst = None  # once k rows are known, only rows at least as good can join them
+        if objective and len(self.top) >= objective.top_k:
+            worst = self.top[objective.top_k - 1][objective.column]
         chunk = PartialSummary(
             rows=table.num_rows,
             columns={name: ColumnStats.of(table[name]) for name in table.column_names},
-            top=top_rows(table, objective) if objective else [],
+            top=top_rows(table, objective, worst) if objective else [],
         )
         merged = self.merge(chunk, objective)
         self.rows, self.columns, self.top = merged.rows, merged.columns, merged.top
@@ -128,22 +132,31 @@ def _best(rows: list[dict[str, Any]], objective: Objective) -> list[dict[str, An
     return sorted(rows, key=_sort_key(objective))[: objective.top_k]
 
 
-def top_rows(table: pa.Table, objective: Objective) -> list[dict[str, Any]]:
-    """The k best rows of a table by the objective, ties broken by `param_id`."""
+def top_rows(
+    table: pa.Table, objective: Objective, worst: float | None = None
+) -> list[dict[str, Any]]:
+    """The k best rows of a table by the objective, ties broken by `param_id`; with `worst`,
+    only rows whose objective is at least that good are considered (those that could still
+    join a top k whose k-th value is `worst`)."""
     if objective.column not in table.column_names:
         raise KeyError(objective.column)
     column = table[objective.column]
-    valid = pc.is_valid(column)
-    if pa.types.is_floating(column.type):
-        valid = pc.and_(valid, pc.invert(pc.is_nan(column)))
-    candidates = table.filter(valid)
+    if worst is not None:  # a comparison drops nulls and NaNs too, and most rows at once
+        better = pc.less_equal if objective.goal == "min" else pc.greater_equal
+        table = table.filter(better(column, worst))
+    else:
+        valid = pc.is_valid(column)
+        if pa.types.is_floating(column.type):
+            valid = pc.and_kleene(valid, pc.invert(pc.is_nan(column)))  # null: not valid
+        if not pc.all(valid).as_py():
+            table = table.filter(valid)
     order = "ascending" if objective.goal == "min" else "descending"
     best = pc.select_k_unstable(
-        candidates,
-        k=min(objective.top_k, candidates.num_rows),
+        table.select([objective.column, "param_id"]),
+        k=min(objective.top_k, table.num_rows),
         sort_keys=[(objective.column, order), ("param_id", "ascending")],
     )
-    return _best(candidates.take(best).to_pylist(), objective)
+    return _best(table.take(best).to_pylist(), objective)
 
 
 def json_safe(value: Any) -> Any:
