@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import pyarrow as pa
 from hypothesis import given, settings
@@ -22,7 +23,7 @@ values = st.one_of(st.none(), st.just(math.nan), st.sampled_from([-1.0, 0.0, 0.5
     k=st.integers(1, 8),
 )
 def test_top_k_over_chunks_equals_top_k_over_all_rows(
-    column: list[float | None], cuts: list[int], goal: str, k: int
+    column: list[float | None], cuts: list[int], goal: Literal["min", "max"], k: int
 ) -> None:
     objective = Objective(column="f", goal=goal, top_k=k)
     table = pa.table({"param_id": pa.array(range(len(column)), pa.int64()), "f": column})

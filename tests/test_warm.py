@@ -81,9 +81,7 @@ def test_a_forked_task_sees_what_python_m_would_show_it(
     "mode,expected",
     [("exit3", "failed: exit code 3"), ("raise", "ValueError: probe raised")],
 )
-def test_a_forked_task_fails_as_its_process_would(
-    tmp_path: Path, mode: str, expected: str
-) -> None:
+def test_a_forked_task_fails_as_its_process_would(tmp_path: Path, mode: str, expected: str) -> None:
     result, seen = probe(tmp_path, mode)
     assert seen["warm"] is True
     assert not result.succeeded and result.failed == [result.workflow_name]
@@ -107,7 +105,7 @@ def _wait_for(path: Path, seconds: float = 20) -> dict:
     return json.loads(path.read_text())
 
 
-def _exec(tmp_path: Path) -> tuple[subprocess.Popen[str], dict]:
+def _exec(tmp_path: Path) -> tuple[subprocess.Popen[bytes], dict]:
     (tmp_path / "wf.yaml").write_text(PROBE % (ROOT, ""))
     out = tmp_path / "probe.json"
     command = [sys.executable, "workflows/sweep.py", "exec", str(tmp_path / "wf.yaml")]
