@@ -204,6 +204,13 @@ ENTRIES: tuple[Entry, ...] = (
         needs="distributed",
     ),
     Entry(
+        "dask-merge",
+        "contender",
+        "dask as above, then its shards merged into one file (not in the issue's target)",
+        _baseline("bench.dask_cluster", "--workers", str(PARALLEL), "--merge"),
+        needs="distributed",
+    ),
+    Entry(
         "old-worker",
         "contender",
         "per-parameter loop (extrapolated from a sample)",

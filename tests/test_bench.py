@@ -13,12 +13,18 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
+from bench.dask_cluster import merge_shards
 from bench.grid import grid_columns
+from bench.shard import write_shard
 from bench.sweeps import bench_spec, rows_of
+from steps.compute import compute_shard
+from steps.reduce import reduce_run
 from steps.space import Space
 from steps.spec import parse_spec
+from steps.store import open_store
 from tests.conftest import ROOT
 
 ENTRY_FIELDS = {
@@ -148,3 +154,18 @@ def test_scaling_mode_writes_points_and_flatness(tmp_path: Path) -> None:
     if importlib.util.find_spec("matplotlib") is not None:
         assert (tmp_path / "curve.png").stat().st_size > 0
     assert not list(tmp_path.glob("ttg-bench-*"))  # scratch folders are cleaned up
+
+
+def test_the_dask_merge_baseline_hands_back_the_same_table_as_a_run(tmp_path: Path) -> None:
+    """`dask-merge` does TTG's work as a dask script would: shards, then one merged file."""
+    spec = bench_spec(20_000).with_shards(3)
+    for index in range(spec.shards):
+        write_shard(spec.to_json(), str(tmp_path), index)
+    merge_shards(spec, tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["result.parquet"]
+    store = open_store(str(tmp_path / "ttg"))
+    for index in range(spec.shards):
+        compute_shard(spec, store, "r", index)
+    reduce_run(store, spec, "r")
+    ttg = pq.read_table(tmp_path / "ttg" / spec.name / "r" / "result.parquet")
+    assert pq.read_table(tmp_path / "result.parquet").equals(ttg)
