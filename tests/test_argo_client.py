@@ -22,7 +22,8 @@ from tests import cli
 from tests.argo_schema import validate
 from tests.argo_server import ArgoServerStandIn, serve, status
 from workflows import argo
-from workflows.build import BuildOptions, build_workflow
+from workflows.build import build_workflow
+from workflows.options import BuildOptions
 
 TINY_TOML = """
 name = "tiny"

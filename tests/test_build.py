@@ -16,8 +16,9 @@ import yaml
 from steps.spec import load_spec, parse_spec
 from tests.argo_schema import validate
 from tests.conftest import SWEEPS
-from workflows.build import BuildOptions, CronOptions, build_workflow, render
+from workflows.build import build_workflow, render
 from workflows.lint import lint
+from workflows.options import BuildOptions, CronOptions
 
 GOLDEN = Path(__file__).parent / "golden"
 EXAMPLES = sorted(SWEEPS.glob("*.toml"))

@@ -32,7 +32,7 @@ import yaml
 
 from steps.space import Space
 from steps.spec import load_spec
-from workflows import build
+from workflows import build, options
 
 ROOT = Path(__file__).resolve().parents[1]
 INFRA = ROOT / "infra"
@@ -127,8 +127,8 @@ def find_object(kind: str, name: str, namespace: str = "ttg") -> dict[str, Any]:
     raise AssertionError(f"no {kind} {namespace}/{name} under infra/k8s")
 
 
-def rendered(spec_path: Path, kind: str = "workflow", **options: Any) -> dict[str, Any]:
-    text = build.render(load_spec(spec_path), build.BuildOptions(**options), kind=kind)
+def rendered(spec_path: Path, kind: str = "workflow", **settings: Any) -> dict[str, Any]:
+    text = build.render(load_spec(spec_path), options.BuildOptions(**settings), kind=kind)
     document: dict[str, Any] = yaml.safe_load(text)
     return document
 
@@ -219,7 +219,7 @@ def test_kind_config_is_one_control_plane_and_three_workers_on_kubernetes_1_33()
 def test_manifests_provide_what_the_rendered_workflow_assumes() -> None:
     workflow = rendered(ROOT / "workflows/sweeps/rosenbrock.toml")
     account = workflow["spec"]["serviceAccountName"]
-    assert account == build.DEFAULT_SERVICE_ACCOUNT
+    assert account == options.DEFAULT_SERVICE_ACCOUNT
     find_object("ServiceAccount", account)
     role = find_object("Role", account)
     grants = {
@@ -243,14 +243,14 @@ def test_manifests_provide_what_the_rendered_workflow_assumes() -> None:
         if "secretKeyRef" in env.get("valueFrom", {})
     ]
     secret_keys = {ref["name"]: ref["key"] for ref in secret_refs}
-    assert set(secret_keys) == {build.DEFAULT_S3_SECRET}
+    assert set(secret_keys) == {options.DEFAULT_S3_SECRET}
     lib = (INFRA / "scripts/lib.sh").read_text()
-    assert f"name: {build.DEFAULT_S3_SECRET}\n" in lib
+    assert f"name: {options.DEFAULT_S3_SECRET}\n" in lib
     for key in build.S3_SECRET_KEYS:
         assert f"  {key}: " in lib, f"deploy.sh does not generate {key}"
 
     # The default store's bucket is the bucket MinIO's Job creates and the user may use.
-    bucket = build.DEFAULT_CLUSTER_STORE.removeprefix("s3://").split("/")[0]
+    bucket = options.DEFAULT_CLUSTER_STORE.removeprefix("s3://").split("/")[0]
     job = find_object("Job", "minio-setup")
     env = {
         e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -261,12 +261,12 @@ def test_manifests_provide_what_the_rendered_workflow_assumes() -> None:
     assert resources == {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"}
     repo = yaml.safe_load(find_object("ConfigMap", "artifact-repositories")["data"]["ttg-minio"])
     assert repo["s3"]["bucket"] == bucket
-    assert repo["s3"]["accessKeySecret"]["name"] == build.DEFAULT_S3_SECRET
+    assert repo["s3"]["accessKeySecret"]["name"] == options.DEFAULT_S3_SECRET
 
     # The image the Workflow runs is the one build.sh builds and loads.
-    assert lib_value("IMAGE") == build.DEFAULT_IMAGE
+    assert lib_value("IMAGE") == options.DEFAULT_IMAGE
     assert {t["container"]["image"] for t in templates(workflow).values() if "container" in t} == {
-        build.DEFAULT_IMAGE
+        options.DEFAULT_IMAGE
     }
 
 

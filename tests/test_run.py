@@ -184,7 +184,8 @@ def test_exec_runs_a_rendered_cron_workflow_or_template_to_the_same_result_as_ru
     spec_file: Path, tmp_path: Path, kind: str
 ) -> None:
     from steps.spec import load_spec
-    from workflows.build import BuildOptions, CronOptions, render
+    from workflows.build import render
+    from workflows.options import BuildOptions, CronOptions
 
     store = tmp_path / "runs"
     manifest = tmp_path / f"{kind}.yaml"

@@ -51,3 +51,16 @@ def test_a_command_does_not_import_what_only_other_commands_need(
     unwanted = NOT_FOR_RENDER_OR_RUN | (RUN_ONLY if name == "render" else frozenset())
     loaded = sorted(u for u in unwanted if any(m == u or m.startswith(u + ".") for m in modules))
     assert loaded == [], f"`{name}` imports {loaded}"
+
+
+def test_exec_runs_a_manifest_without_importing_hera(tmp_path: Path) -> None:
+    """`exec` needs no Hera (0.4 s): only `render`, `run`, `submit` and `schedule` build."""
+    manifest = tmp_path / "wf.yaml"
+    manifest.write_text(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {generateName: hi-}\n"
+        "spec:\n  entrypoint: hi\n  templates:\n  - name: hi\n"
+        "    container: {image: alpine, command: [echo, hi]}\n"
+    )
+    modules = imported_modules("exec", str(manifest))
+    assert "workflows.local" in modules
+    assert not [m for m in modules if m == "hera" or m.startswith("hera.")]

@@ -11,7 +11,7 @@ read-only root filesystem: everything a step writes lives on the `/tmp` emptyDir
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from hera.workflows import (
@@ -29,14 +29,16 @@ from hera.workflows import (
 from hera.workflows import models as m
 
 from steps.spec import Resources, Spec
+from workflows.options import (
+    COMPUTE_MODULE,
+    KINDS,
+    REDUCE_MODULE,
+    BuildError,
+    BuildOptions,
+    CronOptions,
+)
 
-DEFAULT_IMAGE = "ttg-worker:latest"
-DEFAULT_CLUSTER_STORE = "s3://ttg/runs"
-DEFAULT_S3_SECRET = "ttg-s3"
-DEFAULT_SERVICE_ACCOUNT = "ttg-workflow"
-DEFAULT_PARALLELISM = 10  # pods at once: sensible for a three-node kind cluster
 ENTRYPOINT = "sweep"
-KINDS = ("workflow", "cron", "template")
 # The worker image's user (docker/Dockerfile) must match.
 RUN_AS_UID = 10001
 RUN_AS_GID = 10001
@@ -45,39 +47,9 @@ RUN_AS_GID = 10001
 OUTPUTS_ROOT = "/tmp/ttg/{{workflow.name}}"
 COMPUTE_OUTPUTS = OUTPUTS_ROOT + "/shard-{{inputs.parameters.shard}}"
 REDUCE_OUTPUTS = OUTPUTS_ROOT + "/reduce"
-COMPUTE_MODULE, REDUCE_MODULE = "steps.compute", "steps.reduce"  # the pods' `python -m`
 S3_SECRET_KEYS = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
 OPTIONAL_SECRET_KEYS = frozenset({"AWS_REGION"})
 SHARD_SECONDS_BUCKETS: list[float | m.Amount] = [1, 5, 15, 60, 300, 900, 3600, 14400]
-
-
-class BuildError(ValueError):
-    """Options that cannot make a manifest (one line, exit 2)."""
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    store: str = DEFAULT_CLUSTER_STORE
-    image: str = DEFAULT_IMAGE
-    image_pull_policy: str = "IfNotPresent"  # kind-loaded images are never pulled
-    run_id: str | None = None  # a fixed Workflow name; otherwise generateName picks one
-    namespace: str | None = None
-    service_account: str = DEFAULT_SERVICE_ACCOUNT
-    s3_secret: str = DEFAULT_S3_SECRET
-    parallelism: int = DEFAULT_PARALLELISM
-    compute_retries: int = 3
-    active_deadline_seconds: int = 24 * 3600
-    resources: Resources | None = None  # None: the spec's `[resources]`
-
-
-@dataclass(frozen=True)
-class CronOptions:
-    schedules: tuple[str, ...]
-    timezone: str = "UTC"
-    concurrency_policy: str = "Forbid"  # a slow run never overlaps the next
-    starting_deadline_seconds: int = 600
-    successful_history: int = 3
-    failed_history: int = 3
 
 
 def _labels(spec: Spec) -> dict[str, str]:

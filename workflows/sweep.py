@@ -26,17 +26,16 @@ _HERE = Path(__file__).resolve().parent
 if sys.path and Path(sys.path[0] or ".").resolve() == _HERE:
     sys.path[0] = str(_HERE.parent)
 
-from hera.workflows import Workflow  # noqa: E402
-
 from steps import layout  # noqa: E402
 from steps.spec import RESOURCE_KEYS, Spec, SpecError, load_spec, parse_resources  # noqa: E402
 from steps.store import StoreError, open_store  # noqa: E402
-from workflows import build as builder  # noqa: E402
-from workflows.build import BuildOptions, render  # noqa: E402
+from workflows import options as defaults  # noqa: E402
+from workflows.options import BuildError, BuildOptions, CronOptions  # noqa: E402
 
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from hera.workflows import Workflow
     from rich.console import Console
 
     from workflows import argo
@@ -46,7 +45,7 @@ DEFAULT_SPEC = _HERE / "sweeps" / "rosenbrock.toml"
 DEFAULT_LOCAL_STORE = "runs"
 
 
-WorkflowLike = TypeVar("WorkflowLike", bound=Workflow)  # Workflow, CronWorkflow, WorkflowTemplate
+WorkflowLike = TypeVar("WorkflowLike", bound="Workflow")  # Workflow, CronWorkflow, WorkflowTemplate
 
 
 class UsageError(Exception):
@@ -84,13 +83,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from workflows.warm import launch
 
     # The tasks fork from a warm interpreter; it imports numpy and pyarrow while we render.
-    server = launch([builder.COMPUTE_MODULE, builder.REDUCE_MODULE])
+    server = launch([defaults.COMPUTE_MODULE, defaults.REDUCE_MODULE])
     with server or contextlib.nullcontext():
         return _run(args, Console(), server)
 
 
 def _run(args: argparse.Namespace, console: Console, server: subprocess.Popen[bytes] | None) -> int:
     from steps.function import import_function
+    from workflows.build import render
     from workflows.local import execute
     from workflows.manifest import load_manifest
     from workflows.progress import ProgressDisplay
@@ -171,12 +171,14 @@ def _split_parameter(text: str) -> tuple[str, str]:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from workflows.build import render
+
     spec = _load(args.spec, args.shards)
     if args.run_id is not None and not layout.RUN_ID_RE.match(args.run_id):
         raise UsageError(f"--run-id '{args.run_id}' must be a DNS-1123 label")
     options = replace(_build_options(args, spec, args.namespace), run_id=args.run_id)
-    cron = builder.CronOptions(schedules=tuple(args.cron or ()), timezone=args.timezone)
-    sys.stdout.write(builder.render(spec, options, args.kind, cron))
+    cron = CronOptions(schedules=tuple(args.cron or ()), timezone=args.timezone)
+    sys.stdout.write(render(spec, options, args.kind, cron))
     return 0
 
 
@@ -191,24 +193,24 @@ def _add_cluster_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shards", type=_positive, help="override the spec's shard count")
     parser.add_argument(
         "--image",
-        default=builder.DEFAULT_IMAGE,
-        help=f"worker image (default: {builder.DEFAULT_IMAGE})",
+        default=defaults.DEFAULT_IMAGE,
+        help=f"worker image (default: {defaults.DEFAULT_IMAGE})",
     )
     parser.add_argument(
         "--store",
-        default=builder.DEFAULT_CLUSTER_STORE,
-        help=f"where the pods write, as seen from the cluster (default: {builder.DEFAULT_CLUSTER_STORE})",
+        default=defaults.DEFAULT_CLUSTER_STORE,
+        help=f"where the pods write, as seen from the cluster (default: {defaults.DEFAULT_CLUSTER_STORE})",
     )
     parser.add_argument(
         "--service-account",
-        default=builder.DEFAULT_SERVICE_ACCOUNT,
-        help=f"the pods' service account (default: {builder.DEFAULT_SERVICE_ACCOUNT})",
+        default=defaults.DEFAULT_SERVICE_ACCOUNT,
+        help=f"the pods' service account (default: {defaults.DEFAULT_SERVICE_ACCOUNT})",
     )
     parser.add_argument(
         "--parallelism",
         type=_positive,
-        default=builder.DEFAULT_PARALLELISM,
-        help=f"pods at once (default: {builder.DEFAULT_PARALLELISM})",
+        default=defaults.DEFAULT_PARALLELISM,
+        help=f"pods at once (default: {defaults.DEFAULT_PARALLELISM})",
     )
     for key in RESOURCE_KEYS:
         flag = "--" + key.replace("_", "-")
@@ -262,11 +264,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from workflows import argo
+    from workflows.build import build_workflow
     from workflows.watch import watch_run
 
     console = Console()
     spec, config, options = _cluster_build(args)
-    name = argo.submit_workflow(config, _linted(builder.build_workflow(spec, options)))
+    name = argo.submit_workflow(config, _linted(build_workflow(spec, options)))
     ns = config.namespace
     console.print(f"submitted [bold]{name}[/bold] to namespace {ns}", soft_wrap=True)
     console.print(f"ui: {argo.ui_url(config, name)}", soft_wrap=True, highlight=False)
@@ -314,11 +317,12 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from workflows import argo
+    from workflows.build import build_cron_workflow
 
     console = Console()
     spec, config, options = _cluster_build(args)
-    cron = builder.CronOptions(schedules=tuple(args.cron), timezone=args.timezone)
-    outcome = argo.schedule_cron(config, _linted(builder.build_cron_workflow(spec, options, cron)))
+    cron = CronOptions(schedules=tuple(args.cron), timezone=args.timezone)
+    outcome = argo.schedule_cron(config, _linted(build_cron_workflow(spec, options, cron)))
     ns, name = config.namespace, spec.name
     console.print(
         f"{outcome} cron workflow [bold]{name}[/bold] in namespace {ns}: "
@@ -505,7 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_cluster_build_arguments(ren)
     ren.add_argument("-n", "--namespace", help="metadata.namespace (default: none)")
-    ren.add_argument("--kind", choices=builder.KINDS, default="workflow")
+    ren.add_argument("--kind", choices=defaults.KINDS, default="workflow")
     ren.add_argument("--cron", action="append", metavar="EXPR", help="with --kind cron; repeatable")
     ren.add_argument("--timezone", default="UTC", help="with --kind cron (default: UTC)")
     ren.add_argument("--run-id", help="fixed Workflow name instead of generateName")
@@ -532,7 +536,7 @@ def bad_input() -> tuple[type[Exception], ...]:
         RunChoiceError,
         UsageError,
         ArgoError,
-        builder.BuildError,
+        BuildError,
         ResultsError,
     )
 

@@ -39,7 +39,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-LIBRARIES = ("numpy", "pyarrow", "pyarrow.parquet", "pyarrow.compute")
+LIBRARIES = (
+    "numpy",
+    "numpy.ma",
+    "pyarrow",
+    "pyarrow.parquet",
+    "pyarrow.compute",
+)  # numpy.ma: pa.array
 OWN_PACKAGE = "steps."  # modules whose imports are known to be free of side effects
 # Read once, when a library is imported or the interpreter starts: a task that sets one of
 # these differently from this process gets a fresh interpreter.
