@@ -5,8 +5,10 @@ Real processes throughout: the executor, its warm interpreter and the forked tas
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +20,7 @@ import pytest
 from tests.test_exec import _alive
 from workflows.local import ExecutionResult, execute
 from workflows.manifest import load_manifest
+from workflows.warm import WarmInterpreter, WarmStartError
 
 ROOT = Path(__file__).parents[1]
 
@@ -37,7 +40,7 @@ spec:
   - name: probe
     container:
       image: python:3.11
-      command: [python, -m, tests.warm_probe]
+      command: [python, -m, probe_task]
       args: ["{{workflow.parameters.out}}", "{{workflow.parameters.mode}}"]
       workingDir: %s
       env:
@@ -47,10 +50,22 @@ spec:
 """
 
 
-def probe(tmp_path: Path, mode: str = "ok", extra_env: str = "") -> tuple[ExecutionResult, dict]:
+def workdir(tmp_path: Path) -> Path:
+    """A working directory that is not the warm server's, holding the probe as a module
+    that only `python -m` from there (cwd first on sys.path) can import."""
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    shutil.copy(ROOT / "tests" / "warm_probe.py", work / "probe_task.py")
+    return work
+
+
+def probe(
+    tmp_path: Path, mode: str = "ok", extra_env: str = "", work: Path | None = None
+) -> tuple[ExecutionResult, dict]:
     out = tmp_path / f"probe-{mode}.json"
-    manifest = load_manifest(PROBE % (ROOT, extra_env))
-    result = execute(manifest, parameters={"out": str(out), "mode": mode}, log_dir=tmp_path)
+    manifest = load_manifest(PROBE % (work or workdir(tmp_path), extra_env))
+    logs = tmp_path / "logs"
+    result = execute(manifest, parameters={"out": str(out), "mode": mode}, log_dir=logs)
     return result, json.loads(out.read_text())
 
 
@@ -62,16 +77,19 @@ def log_of(result: ExecutionResult) -> str:
 def test_a_forked_task_sees_what_python_m_would_show_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    warm_result, warm = probe(tmp_path / "warm")
+    work = workdir(tmp_path)
+    (tmp_path / "warm").mkdir()
+    (tmp_path / "cold").mkdir()
+    warm_result, warm = probe(tmp_path / "warm", work=work)
     monkeypatch.setenv("TTG_WARM_START", "0")
-    cold_result, cold = probe(tmp_path / "cold")
+    cold_result, cold = probe(tmp_path / "cold", work=work)
     assert warm.pop("warm") is True and cold.pop("warm") is False
     for seen in (warm, cold):
         seen.pop("pid")
         seen["argv"][1] = Path(seen["argv"][1]).name  # the output file, in each tmp folder
     assert warm == cold
-    assert warm["name"] == "__main__" and warm["argv"][0] == str(ROOT / "tests/warm_probe.py")
-    assert warm["cwd"] == warm["path0"] == str(ROOT)
+    assert warm["name"] == "__main__" and warm["argv"][0] == str(work / "probe_task.py")
+    assert warm["cwd"] == warm["path0"] == str(work)
     assert warm["env"] == "hello" and warm["stdin"] == "" and warm["own_session"]
     assert warm_result.succeeded and cold_result.succeeded
     assert log_of(warm_result) == log_of(cold_result) == "probe stdout\nprobe stderr\n"
@@ -106,7 +124,7 @@ def _wait_for(path: Path, seconds: float = 20) -> dict:
 
 
 def _exec(tmp_path: Path) -> tuple[subprocess.Popen[bytes], dict]:
-    (tmp_path / "wf.yaml").write_text(PROBE % (ROOT, ""))
+    (tmp_path / "wf.yaml").write_text(PROBE % (workdir(tmp_path), ""))
     out = tmp_path / "probe.json"
     command = [sys.executable, "workflows/sweep.py", "exec", str(tmp_path / "wf.yaml")]
     command += ["-p", f"out={out}", "-p", "mode=sleep"]
@@ -139,3 +157,44 @@ def test_if_the_warm_interpreter_dies_its_tasks_are_stopped_and_failed(tmp_path:
     while _alive(seen["pid"]) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(seen["pid"])
+
+
+def test_a_pid_reused_by_a_later_task_is_that_task_s_own(tmp_path: Path) -> None:
+    """The server reports a child's exit before another child can reuse its pid; the client
+    must not hand the second task the first one's exit status."""
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        replies = asyncio.StreamReader()
+        read_end, write_end = os.pipe()
+        requests, _ = await loop.connect_write_pipe(
+            asyncio.BaseProtocol, os.fdopen(write_end, "wb")
+        )
+        server = subprocess.Popen([sys.executable, "-c", "pass"])
+        interpreter = WarmInterpreter(server, replies, requests)
+        spawn: tuple[str, list[str], dict[str, str], Path, Path] = (
+            "probe_task",
+            [],
+            {},
+            tmp_path,
+            tmp_path / "log",
+        )
+
+        replies.feed_data(b'{"pid": 4242}\n')
+        first = await interpreter.spawn(*spawn)
+        replies.feed_data(b'{"pid": 4242, "exit": 0}\n')
+        assert await first.exited == 0
+        replies.feed_data(b'{"pid": 4242}\n')
+        second = await interpreter.spawn(*spawn)
+        await asyncio.sleep(0.01)
+        assert not second.exited.done()
+        replies.feed_data(b'{"pid": 4242, "exit": 3}\n')
+        assert await second.exited == 3
+        replies.feed_eof()  # the server is gone: no task can start
+        with pytest.raises(WarmStartError):
+            await interpreter.spawn(*spawn)
+        requests.close()
+        os.close(read_end)
+        server.wait()
+
+    asyncio.run(scenario())

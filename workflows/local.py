@@ -73,7 +73,7 @@ from workflows.manifest import (
     secret_variable,
     substitute,
 )
-from workflows.warm import WarmInterpreter, WarmStartError, eligible, launch
+from workflows.warm import WarmInterpreter, WarmStartError, WarmTask, discard, eligible, launch
 
 FAILURE_LOG_LINES = 20
 KILL_GRACE_SECONDS = 3.0
@@ -319,7 +319,7 @@ class _Engine:
             return await self._run()
         finally:
             if self.warm_server is not None:  # started for this run, which never needed it
-                self.warm_server.communicate()
+                discard(self.warm_server)
             if self._warm is not None:
                 interpreter = await self._warm
                 if interpreter is not None:
@@ -572,15 +572,17 @@ class _Engine:
         else, or if that fails to start it, it is started the ordinary way."""
         module = eligible(launch.argv, launch.env)
         interpreter = await self._warm_interpreter() if module is not None else None
+        if self.interrupted:  # while waiting for the interpreter: start nothing new
+            return None
         if module is not None and interpreter is not None:
             try:
-                pid = await interpreter.spawn(
+                task = await interpreter.spawn(
                     module, list(launch.argv[3:]), launch.env, launch.cwd, Path(log.name)
                 )
             except WarmStartError:
                 pass
             else:
-                return await self._wait_warm(interpreter, pid, Path(log.name))
+                return await self._wait_warm(task, Path(log.name))
         try:
             process = await asyncio.create_subprocess_exec(
                 *launch.argv,
@@ -614,16 +616,16 @@ class _Engine:
     async def _connect(server: subprocess.Popen[bytes] | None) -> WarmInterpreter | None:
         return None if server is None else await WarmInterpreter.connect(server)
 
-    async def _wait_warm(self, interpreter: WarmInterpreter, pid: int, log: Path) -> int | None:
-        self.warm_pids.add(pid)
+    async def _wait_warm(self, task: WarmTask, log: Path) -> int | None:
+        self.warm_pids.add(task.pid)
         if self.interrupted:
-            _kill_group(pid, signal.SIGTERM)
+            _kill_group(task.pid, signal.SIGTERM)
         try:
-            code = await interpreter.wait(pid)
+            code = await task.exited
         finally:
-            self.warm_pids.discard(pid)
+            self.warm_pids.discard(task.pid)
         if code is None:  # nobody can report on it now: stop it rather than leave it running
-            _kill_group(pid, signal.SIGKILL)
+            _kill_group(task.pid, signal.SIGKILL)
             _note(log, "the warm interpreter stopped; the task was killed, its status unknown")
         return code
 
@@ -720,8 +722,15 @@ def _python_modules(workflow: Workflow) -> set[str]:
 
 
 def _kill_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+    """Signal the task's process group; a forked task not yet in its own session (it calls
+    setsid first thing) is signalled alone, having no children yet."""
+    try:
         os.killpg(pid, sig)
+    except ProcessLookupError:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+    except PermissionError:
+        pass
 
 
 def _readiness(task: DagTask, statuses: Mapping[str, _Status]) -> bool | None:

@@ -9,7 +9,6 @@ without the Argo client, the plotting, or the terminal output of the other comma
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import os
 import subprocess
@@ -80,12 +79,15 @@ def _load(path: str | None, shards: int | None) -> Spec:
 def cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from workflows.warm import launch
+    from workflows.warm import discard, launch
 
     # The tasks fork from a warm interpreter; it imports numpy and pyarrow while we render.
     server = launch([defaults.COMPUTE_MODULE, defaults.REDUCE_MODULE])
-    with server or contextlib.nullcontext():
+    try:
         return _run(args, Console(), server)
+    finally:
+        if server is not None:
+            discard(server)
 
 
 def _run(args: argparse.Namespace, console: Console, server: subprocess.Popen[bytes] | None) -> int:

@@ -33,7 +33,6 @@ import signal
 import subprocess
 import sys
 import time
-import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +50,8 @@ OWN_PACKAGE = "steps."  # modules whose imports are known to be free of side eff
 # these differently from this process gets a fresh interpreter.
 STARTUP_VARIABLES: tuple[str, ...] = ("PYTHON", "ARROW_", "OMP_", "OPENBLAS_", "MKL_", "NPY_")
 STARTUP_VARIABLES += ("NUMEXPR_", "LD_", "MALLOC_", "JE_", "GOTO_", "VECLIB_", "BLIS_")
+STARTUP_VARIABLES += ("LANG", "LC_", "TZ")  # locale and time zone: read when Python starts
+READY_SECONDS = 60  # a server that has not imported its libraries by then is given up
 
 
 def eligible(argv: tuple[str, ...], env: Mapping[str, str]) -> str | None:
@@ -158,20 +159,25 @@ def run_task(request: _Request) -> int:
     os.dup2(log, 2)
     os.close(null)
     os.close(log)
-    os.chdir(request.cwd)
-    os.environ.clear()
-    os.environ.update(request.env)
-    sys.path[0] = request.cwd
-    sys.argv = [request.module, *request.args]
     try:
+        os.chdir(request.cwd)
+        os.environ.clear()
+        os.environ.update(request.env)
+        sys.path[0] = request.cwd
+        sys.argv = [request.module, *request.args]
         runpy.run_module(request.module, run_name="__main__", alter_sys=True)
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or 0
         print(exc.code, file=sys.stderr)
         return 1
-    except BaseException:  # reported as `python -m` would, then a failed exit
-        traceback.print_exc()
+    except KeyboardInterrupt:  # as the interpreter does: report it, then die by SIGINT
+        sys.excepthook(*sys.exc_info())
+        sys.stderr.flush()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    except BaseException:  # reported through sys.excepthook, as `python -m` would
+        sys.excepthook(*sys.exc_info())
         return 1
     return 0
 
@@ -204,6 +210,7 @@ def launch(modules: Iterable[str]) -> subprocess.Popen[bytes] | None:
             [sys.executable, "-m", "workflows.warm", *sorted(set(modules))],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # tasks write to their logs; nothing of the server's shows
             start_new_session=True,
             cwd=Path(__file__).resolve().parent.parent,
         )
@@ -211,8 +218,17 @@ def launch(modules: Iterable[str]) -> subprocess.Popen[bytes] | None:
         return None
 
 
+@dataclass(frozen=True)
+class WarmTask:
+    """A forked task: its pid (the leader of its own process group) and its exit status,
+    as `Process.wait` gives it, or None if the server stopped before reporting it."""
+
+    pid: int
+    exited: asyncio.Future[int | None]
+
+
 class WarmInterpreter:
-    """The executor's handle on a server: `spawn` a task, `wait` for its exit status."""
+    """The executor's handle on a server: `spawn` a task, await its `exited`."""
 
     def __init__(
         self,
@@ -221,8 +237,10 @@ class WarmInterpreter:
         requests: asyncio.WriteTransport,
     ) -> None:
         self.process, self._requests = process, requests
-        self._started: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._exits: dict[int, asyncio.Future[int | None]] = {}
+        self._started: asyncio.Queue[WarmTask | str] = asyncio.Queue()
+        # Running tasks by pid. The server reports a child's exit before it can fork another
+        # child that reuses the pid, so an entry is always replaced after it was removed.
+        self._running: dict[int, WarmTask] = {}
         self._one_at_a_time = asyncio.Lock()  # replies come in request order
         self._reader = asyncio.get_running_loop().create_task(self._read(replies))
         self.alive = True
@@ -235,58 +253,73 @@ class WarmInterpreter:
         replies = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(replies), process.stdout)
         requests, _ = await loop.connect_write_pipe(asyncio.BaseProtocol, process.stdin)
-        with contextlib.suppress(ValueError):
-            if json.loads(await replies.readline()).get("ready"):
+        with contextlib.suppress(ValueError, asyncio.TimeoutError):
+            ready = await asyncio.wait_for(replies.readline(), READY_SECONDS)
+            if json.loads(ready).get("ready"):
                 return cls(process, replies, requests)
-        requests.close()
-        await _reap(process)
+        requests.close()  # its pipes close with their transports once the server is gone
+        await _reap(process, seconds=0)
         return None
 
     async def spawn(
         self, module: str, args: list[str], env: dict[str, str], cwd: Path, log: Path
-    ) -> int:
-        """Fork a task; its pid (the leader of its own process group)."""
+    ) -> WarmTask:
+        """Fork a task (WarmStartError if the server cannot)."""
         request = {"module": module, "args": args, "env": env, "cwd": str(cwd), "log": str(log)}
         async with self._one_at_a_time:
             if not self.alive:
                 raise WarmStartError("the warm interpreter has stopped")
             self._requests.write((json.dumps(request) + "\n").encode())
             reply = await self._started.get()
-        if "pid" not in reply:
-            raise WarmStartError(reply.get("error", "the warm interpreter has stopped"))
-        return int(reply["pid"])
-
-    async def wait(self, pid: int) -> int | None:
-        """The task's exit status as `Process.wait` gives it; None if it became unknowable."""
-        return await self._exits[pid]
+        if isinstance(reply, str):
+            raise WarmStartError(reply)
+        return reply
 
     async def _read(self, replies: asyncio.StreamReader) -> None:
         loop = asyncio.get_running_loop()
-        while line := await replies.readline():
-            message = json.loads(line)
-            if "exit" in message:
-                self._exits.setdefault(message["pid"], loop.create_future()).set_result(
-                    message["exit"]
-                )
-                continue
-            if "pid" in message:
-                self._exits.setdefault(message["pid"], loop.create_future())
-            self._started.put_nowait(message)
-        self.alive = False  # the server is gone: nobody is left to report these exits
-        for future in self._exits.values():
-            if not future.done():
-                future.set_result(None)
-        self._started.put_nowait({"error": "the warm interpreter has stopped"})
+        try:
+            while line := await replies.readline():
+                message = json.loads(line)
+                if "exit" in message:
+                    task = self._running.pop(message["pid"], None)
+                    if task is not None and not task.exited.done():
+                        task.exited.set_result(message["exit"])
+                elif "pid" in message:
+                    task = WarmTask(message["pid"], loop.create_future())
+                    self._running[task.pid] = task
+                    self._started.put_nowait(task)
+                else:
+                    self._started.put_nowait(str(message.get("error", "cannot fork")))
+        finally:  # the server is gone (or spoke nonsense): nobody will report these exits
+            self.alive = False
+            for task in self._running.values():
+                if not task.exited.done():
+                    task.exited.set_result(None)
+            self._running.clear()
+            self._started.put_nowait("the warm interpreter has stopped")
 
     async def close(self) -> None:
         """No more tasks: the server exits once its running children have been reaped."""
         self._requests.close()
         await _reap(self.process)
-        await self._reader
+        with contextlib.suppress(Exception):
+            await self._reader
+
+
+def discard(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server that got no tasks (a run refused, or one without `python -m` tasks)
+    at once; a server that served a run has already exited and is only reaped."""
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    for pipe in (process.stdin, process.stdout):
+        if pipe is not None:
+            pipe.close()
 
 
 async def _reap(process: subprocess.Popen[bytes], seconds: float = 10) -> None:
-    """Wait for the server to exit (polling: its exit is not this event loop's child watch)."""
+    """Wait for the server to exit, killing it after `seconds` (polling: it is not a child
+    this event loop watches)."""
     deadline = time.monotonic() + seconds
     while process.poll() is None:
         if time.monotonic() > deadline:
