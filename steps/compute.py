@@ -27,7 +27,7 @@ from steps import layout
 from steps.cli import spec_and_store, step_parser, write_outputs
 from steps.function import ChunkFunction, FunctionError
 from steps.keep import KeepError, RowFilter
-from steps.parquet import AlignedRowGroups, open_writer, row_group_rows
+from steps.parquet import AlignedRowGroups, open_writer, row_group_rows, writer_fingerprint
 from steps.shards import ShardInfo, read_shard_info
 from steps.space import Space, arrow_type
 from steps.spec import Spec, SpecError
@@ -141,6 +141,7 @@ def compute_shard(spec: Spec, store: Store, run_id: str, index: int) -> ShardOut
                 schema=table.schema,
                 param_id_range=None,
                 computed_rows=stop - start,
+                writer=writer_fingerprint(spec, table.schema),
             )
             writer.add_key_value_metadata(info.to_metadata())
         finally:

@@ -18,12 +18,12 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -33,20 +33,22 @@ from steps import layout
 from steps.cli import spec_and_store, step_parser, write_outputs
 from steps.concat import (
     ConcatenatedParquet,
-    ConcatError,
     group_rows,
     movable,
     read_footer,
+    read_group,
     row_groups,
 )
 from steps.keep import RowFilter
-from steps.parquet import AlignedRowGroups, open_writer, row_group_rows
+from steps.parquet import AlignedRowGroups, open_writer, row_group_rows, writer_fingerprint
 from steps.shards import ShardInfo, read_shard_info
 from steps.space import Space
 from steps.spec import Spec, SpecError
 from steps.store import Store, StoreError
 from steps.summary import PartialSummary, json_safe
-from steps.thrift_compact import ThriftError
+from steps.thrift_compact import Struct
+
+_T = TypeVar("_T")
 
 
 class ShardError(Exception):
@@ -104,19 +106,21 @@ def concatenate_shards(
 
     Compute writes its row groups aligned to the result's, so the copied bytes are the
     bytes re-encoding would have produced: the file is the same either way, only faster.
+    A shard written with other writer settings or another pyarrow (a run resumed after an
+    upgrade) is decoded instead, so that holds there too. Copied pages are checked against
+    their checksums (steps/concat.py): a damaged shard fails the reduce, naming it.
     """
     schema = infos[0].schema.with_metadata(_result_metadata(spec, infos))
     total = sum(info.rows for info in infos)
     groups = AlignedRowGroups(row_group_rows(schema), first_row=0)
+    writer = writer_fingerprint(spec, infos[0].schema)
     with path.open("wb") as out:
         result = ConcatenatedParquet(out, lambda sink: open_writer(sink, schema, spec))
         for info in infos:
             key = layout.shard_key(spec.name, run_id, info.index, info.count)
-            try:
-                with store.open_read(key) as handle:
-                    _append_shard(result, groups, handle, info.first_param_id, total)
-            except (ConcatError, ThriftError) as exc:
-                raise ShardError(f"shard {info.index} ({store.url(key)}): {exc}") from None
+            with store.open_read(key) as handle:
+                shard = _ShardReader(handle, store.url(key), copyable=info.writer == writer)
+                _append_shard(result, groups, shard, info.first_param_id, total)
         last = groups.rest()
         if last is not None:
             result.encode(last)
@@ -124,18 +128,56 @@ def concatenate_shards(
     return result.rows
 
 
+class _ShardReader:
+    """Reads one shard for the merge; anything wrong with its bytes is a ShardError
+    naming it (one line), never an error blamed on the result being written."""
+
+    def __init__(self, handle: BinaryIO, url: str, copyable: bool) -> None:
+        self.handle, self.url, self.copyable = handle, url, copyable
+        self.groups = self._read(lambda: row_groups(read_footer(handle)))
+
+    def bytes_of(self, group: Struct) -> bytes:
+        return self._read(lambda: read_group(self.handle, group))
+
+    def table_of(self, index: int) -> pa.Table:
+        return self._read(lambda: _verified(self.handle).read_row_group(index))
+
+    def _read(self, read: Callable[[], _T]) -> _T:
+        try:
+            return read()
+        except DAMAGE as exc:
+            raise _damaged(self.url, exc) from None
+
+
+DAMAGE = (ValueError, KeyError, TypeError, IndexError, RecursionError, OSError, pa.ArrowException)
+
+
+def _damaged(url: str, exc: BaseException) -> ShardError:
+    first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return ShardError(f"{url} is damaged: {first_line}")
+
+
+def _verified(handle: BinaryIO) -> pq.ParquetFile:
+    """A shard opened so that decoding checks every page against its checksum."""
+    return pq.ParquetFile(handle, page_checksum_verification=True)
+
+
 def _append_shard(
-    result: ConcatenatedParquet, groups: AlignedRowGroups, handle: BinaryIO, first: int, total: int
+    result: ConcatenatedParquet,
+    groups: AlignedRowGroups,
+    shard: _ShardReader,
+    first: int,
+    total: int,
 ) -> None:
     """Copy the shard's whole result row groups; pass the rest through `groups`."""
-    for index, group in enumerate(row_groups(read_footer(handle))):
+    for index, group in enumerate(shard.groups):
         rows = group_rows(group)
         whole = first % groups.size == 0 and rows == min(groups.size, total - first)
-        if groups.empty and whole and movable(group):
-            result.copy(handle, group)
+        if shard.copyable and groups.empty and whole and movable(group):
+            result.append(shard.bytes_of(group), group)
             groups.skip(rows)
         else:
-            for table in groups.add(pq.ParquetFile(handle).read_row_group(index)):
+            for table in groups.add(shard.table_of(index)):
                 result.encode(table)
         first += rows
 
@@ -148,25 +190,21 @@ def reencode_shards(
     store: Store, spec: Spec, run_id: str, infos: list[ShardInfo], path: Path
 ) -> int:
     """Stream every row of every shard through a new writer (for kept subsets, whose rows
-    are not the result's row groups)."""
+    are not the result's row groups), in row groups of the result's size, each one
+    contiguous table so its bytes do not depend on how the shards were cut."""
     schema = infos[0].schema
-    group = row_group_rows(schema)
-    metadata = _result_metadata(spec, infos)
-    pending: list[pa.RecordBatch] = []
-    pending_rows = written = 0
-    with open_writer(path, schema.with_metadata(metadata), spec) as writer:
-        for batch in _kept(_read_ahead(_shard_batches(store, spec, run_id, infos, group)), spec):
-            pending.append(batch)
-            pending_rows += batch.num_rows
-            while pending_rows >= group:
-                table = pa.Table.from_batches(pending, schema=schema)
-                writer.write_table(table.slice(0, group), row_group_size=group)
-                rest = table.slice(group)
-                pending, pending_rows = rest.to_batches(), rest.num_rows
-                written += group
-        if pending_rows:
-            writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=group)
-            written += pending_rows
+    groups = AlignedRowGroups(row_group_rows(schema), first_row=0)
+    written = 0
+    with open_writer(path, schema.with_metadata(_result_metadata(spec, infos)), spec) as writer:
+        batches = _kept(_read_ahead(_shard_batches(store, spec, run_id, infos, groups.size)), spec)
+        for batch in batches:
+            for table in groups.add(pa.Table.from_batches([batch], schema=schema)):
+                writer.write_table(table, row_group_size=table.num_rows)
+                written += table.num_rows
+        last = groups.rest()
+        if last is not None:
+            writer.write_table(last, row_group_size=last.num_rows)
+            written += last.num_rows
     return written
 
 
@@ -176,9 +214,12 @@ def _shard_batches(
     for info in infos:
         key = layout.shard_key(spec.name, run_id, info.index, info.count)
         with store.open_read(key) as handle:
-            reader = pq.ParquetFile(handle)
-            for groups in _read_runs(reader.metadata):
-                yield from reader.iter_batches(batch_size=batch_rows, row_groups=groups)
+            try:
+                reader = _verified(handle)
+                for groups in _read_runs(reader.metadata):
+                    yield from reader.iter_batches(batch_size=batch_rows, row_groups=groups)
+            except DAMAGE as exc:
+                raise _damaged(store.url(key), exc) from None
 
 
 READ_BYTES = 16 << 20  # compressed bytes pyarrow may pre-buffer per read

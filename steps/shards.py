@@ -32,6 +32,7 @@ class ShardInfo:
     param_id_range: tuple[int, int] | None  # from Parquet statistics, for a cross-check
     file_rows: int | None = None  # rows actually in the file (None while writing it)
     computed_rows: int | None = None  # rows the shard computed; more than `rows` if it keeps fewer
+    writer: str | None = None  # steps.parquet.writer_fingerprint of its writer, if recorded
 
     def to_metadata(self) -> dict[str, str]:
         return {
@@ -46,6 +47,7 @@ class ShardInfo:
             PREFIX + "seconds": repr(self.seconds),
             # allow_nan: Python round-trips NaN/Infinity, and an objective may be -inf.
             PREFIX + "summary": json.dumps(self.summary.to_json(), separators=(",", ":")),
+            **({PREFIX + "writer": self.writer} if self.writer is not None else {}),
         }
 
     def problem(
@@ -97,6 +99,7 @@ def read_shard_info(store: Store, key: str) -> ShardInfo:
                 param_id_range=_param_id_range(meta, meta.num_rows),
                 file_rows=meta.num_rows,
                 computed_rows=int(kv.get(PREFIX + "computed_rows", kv[PREFIX + "rows"])),
+                writer=kv.get(PREFIX + "writer"),
             )
     except StoreError:
         raise

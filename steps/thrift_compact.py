@@ -5,7 +5,8 @@ a footer whose offsets point at their new places. pyarrow reads and writes foote
 move a row group, and the worker image carries numpy, pyarrow and minio only, so this small
 codec does it. The protocol describes itself (every field says its id and type), so no Parquet
 IDL is needed: a struct decodes to `{field id: (type, value)}` in wire order, and encoding that
-gives back the same bytes. Spec: thrift/doc/specs/thrift-compact-protocol.md.
+gives back the same bytes (for what Thrift writers emit: ascending field ids, short headers
+where they fit). Spec: thrift/doc/specs/thrift-compact-protocol.md.
 """
 
 from __future__ import annotations
@@ -31,6 +32,18 @@ def decode_struct(data: bytes) -> Struct:
     return value
 
 
+def decode_struct_at(data: bytes | memoryview, offset: int) -> tuple[Struct, int]:
+    """The struct starting at `offset` of `data`, and the offset just past it."""
+    reader = _Reader(data)
+    reader.pos = offset
+    return reader.struct(), reader.pos
+
+
+class Encoded(bytes):
+    """A struct already encoded: written as it is wherever a struct value goes (so a long
+    list of structs can be kept as bytes rather than as dictionaries)."""
+
+
 def encode_struct(value: Struct) -> bytes:
     writer = _Writer()
     writer.struct(value)
@@ -38,7 +51,7 @@ def encode_struct(value: Struct) -> bytes:
 
 
 class _Reader:
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes | memoryview) -> None:
         self.data, self.pos = memoryview(data), 0
 
     def byte(self) -> int:
@@ -167,6 +180,8 @@ class _Writer:
                 for k, v in pairs:
                     self.value(key, k)
                     self.value(item, v)
+        elif kind == STRUCT and isinstance(value, Encoded):
+            self.out += value
         elif kind == STRUCT:
             self.struct(value)
         else:

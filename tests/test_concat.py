@@ -3,6 +3,7 @@ very file that decoding and re-encoding every row would have written."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from pathlib import Path
 
@@ -16,10 +17,10 @@ from steps import concat, layout, parquet, reduce
 from steps.compute import compute_shard
 from steps.concat import ConcatenatedParquet, ConcatError, read_footer
 from steps.parquet import AlignedRowGroups
-from steps.spec import Spec
+from steps.spec import Spec, parse_spec
 from steps.store import Store, open_store
-from steps.thrift_compact import ThriftError, decode_struct, encode_struct
-from tests.test_pipeline import mixed, run_all
+from steps.thrift_compact import Struct, ThriftError, decode_struct, encode_struct
+from tests.test_pipeline import MIXED, data_bytes, mixed, run_all
 
 GROUP = 64  # the result's row group size in these tests: 560 rows make 9 groups
 
@@ -77,29 +78,104 @@ def test_copying_row_groups_writes_the_file_re_encoding_would(
     assert pq.read_table(copied).column("param_id").to_pylist() == list(range(560))
 
 
+class Counting:
+    """Counts what ConcatenatedParquet did: groups appended, and how many it encoded."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.appended = self.encoded = 0
+        append, encode = ConcatenatedParquet.append, ConcatenatedParquet.encode
+
+        def counting_append(result: ConcatenatedParquet, data: bytes, group: Struct) -> None:
+            self.appended += 1
+            append(result, data, group)
+
+        def counting_encode(result: ConcatenatedParquet, table: pa.Table) -> None:
+            self.encoded += 1
+            encode(result, table)
+
+        monkeypatch.setattr(ConcatenatedParquet, "append", counting_append)
+        monkeypatch.setattr(ConcatenatedParquet, "encode", counting_encode)
+
+
 def test_whole_row_groups_are_copied_and_only_the_seams_between_shards_re_encoded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = open_store(str(tmp_path))
     spec = mixed(3, 50)  # shards [0, 186) [186, 373) [373, 560): 3 seams inside a group
     infos = compute_all(store, spec, "r")
-    calls = {"copy": 0, "encode": 0}
-    copy, encode = ConcatenatedParquet.copy, ConcatenatedParquet.encode
-
-    def counting_copy(self: ConcatenatedParquet, *args: object) -> None:
-        calls["copy"] += 1
-        copy(self, *args)  # type: ignore[arg-type]
-
-    def counting_encode(self: ConcatenatedParquet, table: pa.Table) -> None:
-        calls["encode"] += 1
-        encode(self, table)
-
-    monkeypatch.setattr(ConcatenatedParquet, "copy", counting_copy)
-    monkeypatch.setattr(ConcatenatedParquet, "encode", counting_encode)
+    calls = Counting(monkeypatch)
     reduce.concatenate_shards(store, spec, "r", infos, tmp_path / "result.parquet")
     # groups [128,192) [320,384) hold a seam; [512,560) is the sweep's own short tail
-    assert calls["encode"] == 2
-    assert calls["copy"] == 9  # 7 straight from the shards, plus the 2 encoded ones
+    assert calls.encoded == 2
+    assert calls.appended == 9  # 7 straight from the shards, plus the 2 encoded ones
+
+
+def test_shards_of_another_writer_are_decoded_so_a_resumed_run_matches_a_fresh_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run resumed after an upgrade (another pyarrow, other writer settings) has shards
+    whose bytes the current writer would not produce: none of their groups is copied."""
+    store = open_store(str(tmp_path))
+    spec = mixed(3, 50)
+    infos = compute_all(store, spec, "r")
+    reduce.concatenate_shards(store, spec, "r", infos, tmp_path / "fresh.parquet")
+    older = [dataclasses.replace(info, writer="pyarrow 0.1 {}") for info in infos]
+    calls = Counting(monkeypatch)
+    reduce.concatenate_shards(store, spec, "r", older, tmp_path / "resumed.parquet")
+    assert calls.encoded == calls.appended == 9
+    assert (tmp_path / "fresh.parquet").read_bytes() == (tmp_path / "resumed.parquet").read_bytes()
+
+
+def _damage(path: Path, group: int, column: int) -> None:
+    """Flip bytes inside the data of one page of the shard at `path`, leaving headers intact."""
+    meta = pq.ParquetFile(path).metadata.row_group(group).column(column)
+    blob = bytearray(path.read_bytes())
+    at = meta.data_page_offset + meta.total_compressed_size - 8  # the tail of the last page
+    blob[at : at + 4] = bytes(b ^ 0xFF for b in blob[at : at + 4])
+    path.write_bytes(bytes(blob))
+
+
+@pytest.mark.parametrize(
+    "group,keep",
+    [(1, "all"), (0, "all"), (0, {"where": "score > -100"})],
+    ids=["copied-group", "seam-group", "kept-rows"],
+)
+def test_a_damaged_page_fails_the_reduce_naming_the_shard_and_writes_nothing(
+    tmp_path: Path, group: int, keep: object
+) -> None:
+    store = open_store(str(tmp_path))
+    # shard 1's group 0 is [186, 192), a seam; group 1 is [192, 256); kept rows are re-encoded
+    spec = parse_spec(MIXED | {"shards": 3, "chunk_rows": 50, "keep": keep})
+    compute_all(store, spec, "r")
+    key = layout.shard_key("mixed", "r", 1, 3)
+    _damage(tmp_path / key, group, column=6)  # `score`: plain float64 pages
+    with pytest.raises(reduce.ShardError, match=f"{key} is damaged"):
+        reduce.reduce_run(store, spec, "r")
+    run = tmp_path / "mixed" / "r"
+    assert not (run / "result.parquet").exists() and not (run / "_SUCCESS").exists()
+
+
+@pytest.mark.parametrize("shards,chunk_rows", [(3, 50), (7, 13)])
+def test_kept_rows_are_byte_identical_even_where_dictionaries_fall_back_to_plain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shards: int, chunk_rows: int
+) -> None:
+    """With a tiny dictionary page limit a column switches to plain encoding partway through
+    a row group, at a point that depends on how its input was chunked, unless each row group
+    is written from one contiguous table."""
+    settings = parquet.writer_settings
+    monkeypatch.setattr(
+        parquet,
+        "writer_settings",
+        lambda spec, schema: {**settings(spec, schema), "dictionary_pagesize_limit": 64},
+    )
+    keep = {"keep": {"where": "score > 1.0"}}
+
+    def kept(folder: str, shards: int, chunk_rows: int) -> bytes:
+        spec = parse_spec(MIXED | keep | {"shards": shards, "chunk_rows": chunk_rows})
+        run_all(open_store(str(tmp_path / folder)), spec, "r")
+        return data_bytes(tmp_path / folder / "mixed/r/result.parquet")
+
+    assert kept("one", 1, 560) == kept("many", shards, chunk_rows)
 
 
 @pytest.mark.parametrize("page_index", [False, True], ids=["cut-by-chunk", "page-index"])
@@ -137,13 +213,11 @@ def test_shard_row_groups_that_cannot_be_copied_are_decoded_into_the_same_file(
 def test_a_row_group_with_a_page_index_outside_it_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "indexed.parquet"
     pq.write_table(pa.table({"a": list(range(100))}), path, write_page_index=True)
-    schema = pa.schema([("a", pa.int64())])
-    result = ConcatenatedParquet(io.BytesIO(), lambda sink: pq.ParquetWriter(sink, schema))
     with path.open("rb") as source:
         (group,) = concat.row_groups(read_footer(source))
         assert not concat.movable(group)
         with pytest.raises(ConcatError, match="page index"):
-            result.copy(source, group)
+            concat.read_group(source, group)
 
 
 def test_a_file_that_is_not_parquet_is_refused() -> None:
