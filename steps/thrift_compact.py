@@ -61,15 +61,19 @@ class _Reader:
         return self.data[self.pos - 1]
 
     def varint(self) -> int:
-        result = shift = 0
-        while True:
-            b = self.byte()
+        data, pos, end = self.data, self.pos, len(self.data)  # locals: reduce walks ~30
+        result = shift = 0  # page headers per row group, so this loop is its hot spot
+        while pos < end:
+            b = data[pos]
+            pos += 1
             result |= (b & 0x7F) << shift
             if not b & 0x80:
+                self.pos = pos
                 return result
             shift += 7
             if shift > 63:
                 raise ThriftError("varint longer than 64 bits")
+        raise ThriftError("truncated")
 
     def zigzag(self) -> int:
         n = self.varint()
