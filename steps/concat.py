@@ -24,9 +24,11 @@ import pyarrow.parquet as pq
 
 from steps.thrift_compact import (
     I16,
+    I32,
     I64,
     LIST,
     STRUCT,
+    TRUE,
     Encoded,
     Struct,
     ThriftError,
@@ -45,10 +47,12 @@ GROUP_COLUMNS, GROUP_NUM_ROWS, GROUP_FILE_OFFSET, GROUP_ORDINAL = 1, 3, 5, 7
 CHUNK_FILE_PATH, CHUNK_FILE_OFFSET, CHUNK_META = 1, 2, 3
 CHUNK_INDEXES = (4, 6, 8, 9)  # offset index, column index, crypto metadata, encrypted metadata
 # ColumnMetaData
-META_PATH, META_NUM_VALUES, META_TOTAL_COMPRESSED = 3, 5, 7
+META_ENCODINGS, META_PATH, META_NUM_VALUES = 2, 3, 5
+META_TOTAL_UNCOMPRESSED, META_TOTAL_COMPRESSED = 6, 7
 META_DATA_PAGE, META_INDEX_PAGE, META_DICTIONARY_PAGE, META_BLOOM_FILTER = 9, 10, 11, 14
-# PageHeader; field 1 of a data page header (v1 or v2) is its number of values
-PAGE_COMPRESSED_SIZE, PAGE_CRC, PAGE_DATA_V1, PAGE_DATA_V2 = 3, 4, 5, 8
+# PageHeader: sizes, checksum, and the sub-header of each kind (field 1: number of values)
+PAGE_UNCOMPRESSED_SIZE, PAGE_COMPRESSED_SIZE, PAGE_CRC = 2, 3, 4
+PAGE_DATA_V1, PAGE_DICTIONARY, PAGE_DATA_V2 = 5, 7, 8
 
 
 class Source(Protocol):
@@ -81,7 +85,19 @@ def read_footer(source: Source) -> Struct:
 
 
 def row_groups(footer: Struct) -> list[Struct]:
-    return list(footer[FILE_ROW_GROUPS][1][1]) if FILE_ROW_GROUPS in footer else []
+    """The footer's row groups, each checked to have what copying one needs."""
+    groups = list(footer[FILE_ROW_GROUPS][1][1]) if FILE_ROW_GROUPS in footer else []
+    for group in groups:
+        try:
+            group_rows(group)
+            for chunk in group[GROUP_COLUMNS][1][1]:
+                meta = chunk[CHUNK_META][1]
+                for field in (META_ENCODINGS, META_PATH, META_NUM_VALUES, META_TOTAL_COMPRESSED):
+                    meta[field][1]
+                _chunk_start(meta)
+        except (KeyError, TypeError, IndexError, ValueError):
+            raise ConcatError("the footer's row groups are not well formed") from None
+    return groups
 
 
 def group_rows(group: Struct) -> int:
@@ -160,27 +176,75 @@ def read_group(source: Source, group: Struct) -> bytes:
 
 def _check_pages(data: memoryview, offset: int, meta: Struct) -> None:
     column = b".".join(meta[META_PATH][1][1]).decode(errors="replace")
+    encodings = set(meta[META_ENCODINGS][1][1])
     end = offset + meta[META_TOTAL_COMPRESSED][1]
-    values = 0
+    values = uncompressed = 0
     while offset < end:
         try:
             header, body = decode_struct_at(data, offset)
-            size = header[PAGE_COMPRESSED_SIZE][1]
-        except (ThriftError, KeyError) as exc:
+        except ThriftError as exc:
             raise ConcatError(f"column {column}: damaged page header ({exc})") from None
-        if size < 0 or body + size > end:
+        page = _checked_header(header, column, encodings)
+        size = header[PAGE_COMPRESSED_SIZE][1]
+        if body + size > end:
             raise ConcatError(f"column {column}: a page overruns its column chunk")
-        crc = header.get(PAGE_CRC)
-        if crc is not None and zlib.crc32(data[body : body + size]) != crc[1] & 0xFFFFFFFF:
+        if zlib.crc32(data[body : body + size]) != header[PAGE_CRC][1] & 0xFFFFFFFF:
             raise ConcatError(f"column {column}: page checksum mismatch (damaged data)")
-        for page in (PAGE_DATA_V1, PAGE_DATA_V2):
-            if page in header:
-                values += header[page][1][1][1]
+        if page != PAGE_DICTIONARY:
+            values += header[page][1][1][1]
+        uncompressed += body - offset + header[PAGE_UNCOMPRESSED_SIZE][1]
         offset = body + size
-    if values != meta[META_NUM_VALUES][1]:
+    if values != meta[META_NUM_VALUES][1] or uncompressed != meta[META_TOTAL_UNCOMPRESSED][1]:
         raise ConcatError(
-            f"column {column}: pages hold {values} values, the footer says {meta[META_NUM_VALUES][1]}"
+            f"column {column}: pages hold {values} values in {uncompressed} bytes, the footer "
+            f"says {meta[META_NUM_VALUES][1]} in {meta[META_TOTAL_UNCOMPRESSED][1]}"
         )
+
+
+# What a page header may hold, by field id and type, as parquet.thrift defines it (a CRC is
+# required: TTG writes one on every page). The checksum covers a page's data, not its
+# header, so the header is held to its definition field by field.
+HEADER_FIELDS = {1: I32, 2: I32, 3: I32, PAGE_CRC: I32, 5: STRUCT, 7: STRUCT, 8: STRUCT}
+PAGE_KINDS = {0: PAGE_DATA_V1, 2: PAGE_DICTIONARY, 3: PAGE_DATA_V2}  # page type -> sub-header
+SUB_HEADER_FIELDS = {
+    PAGE_DATA_V1: {1: I32, 2: I32, 3: I32, 4: I32, 5: STRUCT},
+    PAGE_DICTIONARY: {1: I32, 2: I32, 3: TRUE},
+    PAGE_DATA_V2: {1: I32, 2: I32, 3: I32, 4: I32, 5: I32, 6: I32, 7: TRUE, 8: STRUCT},
+}
+ENCODING_FIELD = {PAGE_DATA_V1: 2, PAGE_DICTIONARY: 2, PAGE_DATA_V2: 4}
+LEVEL_ENCODINGS = {3, 4}  # RLE, BIT_PACKED: the only encodings of v1 levels
+
+
+def _checked_header(header: Struct, column: str, encodings: set[int]) -> int:
+    """The page's kind (its sub-header's field id), once the header is shown well-formed."""
+
+    def bad(why: str) -> ConcatError:
+        return ConcatError(f"column {column}: damaged page header ({why})")
+
+    if any(HEADER_FIELDS.get(f) != kind for f, (kind, _) in header.items()):
+        raise bad("unexpected field")
+    if not all(f in header for f in (1, 2, PAGE_COMPRESSED_SIZE, PAGE_CRC)):
+        raise bad("a required field is missing")
+    page = PAGE_KINDS.get(header[1][1])
+    if page is None or [f for f in PAGE_KINDS.values() if f in header] != [page]:
+        raise bad("page type and sub-header disagree")
+    sub = header[page][1]
+    expected = SUB_HEADER_FIELDS[page]
+    if any(expected.get(f) != kind for f, (kind, _) in sub.items()):
+        raise bad("unexpected field in its sub-header")
+    required = (1, ENCODING_FIELD[page], *((3, 4) if page == PAGE_DATA_V1 else ()))
+    if not all(field in sub for field in required):
+        raise bad("no value count or encoding")
+    if sub[ENCODING_FIELD[page]][1] not in encodings:
+        raise bad("an encoding the column chunk does not list")
+    sizes = (header[PAGE_UNCOMPRESSED_SIZE][1], header[PAGE_COMPRESSED_SIZE][1], sub[1][1])
+    if min(sizes) < 0:
+        raise bad("a negative size or count")
+    if page == PAGE_DATA_V2 and sub.get(5, (I32, 0))[1] + sub.get(6, (I32, 0))[1] > sizes[1]:
+        raise bad("level lengths exceed the page")
+    if page == PAGE_DATA_V1 and not {sub[3][1], sub[4][1]} <= LEVEL_ENCODINGS:
+        raise bad("levels in an encoding levels cannot have")
+    return page
 
 
 Writer = Callable[[pa.NativeFile], pq.ParquetWriter]

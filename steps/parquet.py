@@ -43,11 +43,14 @@ def writer_settings(spec: Spec, schema: pa.Schema) -> dict[str, Any]:
     }
 
 
+LAYOUT_VERSION = 1  # bump when how compute cuts or encodes row groups changes
+
+
 def writer_fingerprint(spec: Spec, schema: pa.Schema) -> str:
     """What decides a row group's bytes besides its rows: reduce copies a shard's row groups
     only if the shard was written with the same (a run resumed after an upgrade is not)."""
     settings = json.dumps(writer_settings(spec, schema), sort_keys=True)
-    return f"pyarrow {pa.__version__} {settings}"
+    return f"ttg-layout {LAYOUT_VERSION} pyarrow {pa.__version__} {settings}"
 
 
 def open_writer(where: Path | pa.NativeFile, schema: pa.Schema, spec: Spec) -> pq.ParquetWriter:

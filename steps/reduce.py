@@ -42,10 +42,10 @@ from steps.concat import (
 )
 from steps.keep import RowFilter
 from steps.parquet import AlignedRowGroups, open_writer, row_group_rows, writer_fingerprint
-from steps.shards import ShardInfo, read_shard_info
+from steps.shards import ShardFooterError, ShardInfo, read_shard_info
 from steps.space import Space
 from steps.spec import Spec, SpecError
-from steps.store import Store, StoreError
+from steps.store import ObjectNotFoundError, Store, StoreError
 from steps.summary import PartialSummary, json_safe
 from steps.thrift_compact import Struct
 
@@ -78,7 +78,7 @@ def verify_shards(store: Store, spec: Spec, run_id: str) -> list[ShardInfo]:
             raise ShardError(f"shard {index} is missing: {store.url(key)}")
         try:
             info = read_shard_info(store, key)
-        except StoreError as exc:
+        except (ShardFooterError, ObjectNotFoundError) as exc:  # an outage stays a StoreError
             raise ShardError(f"shard {index}: {exc}") from None
         start, stop = space.shard_range(index)
         problem = info.problem(spec.hash, index, spec.shards, start, stop, spec.keep.everything)
@@ -136,12 +136,16 @@ class _ShardReader:
     def __init__(self, handle: BinaryIO, url: str, copyable: bool) -> None:
         self.handle, self.url, self.copyable = handle, url, copyable
         self.groups = self._read(lambda: row_groups(read_footer(handle)))
+        self._decoder: pq.ParquetFile | None = None
 
     def bytes_of(self, group: Struct) -> bytes:
         return self._read(lambda: read_group(self.handle, group))
 
     def table_of(self, index: int) -> pa.Table:
-        return self._read(lambda: _verified(self.handle).read_row_group(index))
+        if self._decoder is None:
+            self._decoder = self._read(lambda: _verified(self.handle))
+        decoder = self._decoder
+        return self._read(lambda: decoder.read_row_group(index))
 
     def _read(self, read: Callable[[], _T]) -> _T:
         try:
@@ -150,7 +154,10 @@ class _ShardReader:
             raise _damaged(self.url, exc) from None
 
 
-DAMAGE = (ValueError, KeyError, TypeError, IndexError, RecursionError, OSError, pa.ArrowException)
+# What reading a damaged shard raises: our own checks (ConcatError, ThriftError), pyarrow's
+# (ArrowInvalid is a ValueError, ArrowIOError an OSError) and the file system's. Not memory
+# errors, nor what a bug of ours would raise (KeyError, TypeError): those are not the shard's.
+DAMAGE = (ValueError, OSError)
 
 
 def _damaged(url: str, exc: BaseException) -> ShardError:

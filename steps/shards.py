@@ -19,6 +19,11 @@ from steps.summary import PartialSummary
 PREFIX = "ttg."
 
 
+class ShardFooterError(StoreError):
+    """An object that was read, but is not a readable TTG shard (as against a store that
+    could not be reached, which is a plain StoreError)."""
+
+
 @dataclass(frozen=True)
 class ShardInfo:
     spec_hash: str
@@ -104,9 +109,11 @@ def read_shard_info(store: Store, key: str) -> ShardInfo:
     except StoreError:
         raise
     except KeyError as exc:
-        raise StoreError(f"{store.url(key)} is not a TTG shard (footer lacks {exc})") from None
+        raise ShardFooterError(
+            f"{store.url(key)} is not a TTG shard (footer lacks {exc})"
+        ) from None
     except (OSError, ValueError, pa.ArrowException) as exc:
-        raise StoreError(f"{store.url(key)} is unreadable: {exc}") from None
+        raise ShardFooterError(f"{store.url(key)} is unreadable: {exc}") from None
 
 
 def _param_id_range(meta: pq.FileMetaData, rows: int) -> tuple[int, int] | None:

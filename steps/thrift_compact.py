@@ -26,7 +26,10 @@ class ThriftError(ValueError):
 def decode_struct(data: bytes) -> Struct:
     """The struct at the start of `data`; trailing bytes are an error."""
     reader = _Reader(data)
-    value = reader.struct()
+    try:
+        value = reader.struct()
+    except RecursionError:
+        raise ThriftError("nested too deeply") from None
     if reader.pos != len(data):
         raise ThriftError(f"{len(data) - reader.pos} bytes after the struct")
     return value
@@ -36,7 +39,10 @@ def decode_struct_at(data: bytes | memoryview, offset: int) -> tuple[Struct, int
     """The struct starting at `offset` of `data`, and the offset just past it."""
     reader = _Reader(data)
     reader.pos = offset
-    return reader.struct(), reader.pos
+    try:
+        return reader.struct(), reader.pos
+    except RecursionError:
+        raise ThriftError("nested too deeply") from None
 
 
 class Encoded(bytes):

@@ -155,6 +155,24 @@ def test_a_damaged_page_fails_the_reduce_naming_the_shard_and_writes_nothing(
     assert not (run / "result.parquet").exists() and not (run / "_SUCCESS").exists()
 
 
+def test_a_damaged_page_header_fails_the_reduce_though_checksums_cover_only_page_data(
+    tmp_path: Path,
+) -> None:
+    store = open_store(str(tmp_path))
+    spec = mixed(3, 50)
+    compute_all(store, spec, "r")
+    key = layout.shard_key("mixed", "r", 1, 3)
+    path = tmp_path / key
+    first_page = pq.ParquetFile(path).metadata.row_group(1).column(6).data_page_offset
+    blob = bytearray(path.read_bytes())
+    assert blob[first_page : first_page + 2] == b"\x15\x00"  # field 1 (type), i32: data page
+    blob[first_page + 1] = 0x02  # zigzag 1: an index page, with a data page's sub-header
+    path.write_bytes(bytes(blob))
+    with pytest.raises(reduce.ShardError, match="damaged page header"):
+        reduce.reduce_run(store, spec, "r")
+    assert not (tmp_path / "mixed/r/result.parquet").exists()
+
+
 @pytest.mark.parametrize("shards,chunk_rows", [(3, 50), (7, 13)])
 def test_kept_rows_are_byte_identical_even_where_dictionaries_fall_back_to_plain(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shards: int, chunk_rows: int
