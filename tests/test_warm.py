@@ -20,7 +20,7 @@ import pytest
 from tests.test_exec import _alive
 from workflows.local import ExecutionResult, execute
 from workflows.manifest import load_manifest
-from workflows.warm import WarmInterpreter, WarmStartError
+from workflows.warm import WarmInterpreter, WarmStartError, WarmTask
 
 ROOT = Path(__file__).parents[1]
 
@@ -180,16 +180,33 @@ def test_a_pid_reused_by_a_later_task_is_that_task_s_own(tmp_path: Path) -> None
             tmp_path / "log",
         )
 
-        replies.feed_data(b'{"pid": 4242}\n')
-        first = await interpreter.spawn(*spawn)
+        async def spawn_with_reply(reply: bytes) -> WarmTask:
+            spawning = asyncio.ensure_future(interpreter.spawn(*spawn))
+            await asyncio.sleep(0)  # the request is written
+            replies.feed_data(reply)
+            return await spawning
+
+        first = await spawn_with_reply(b'{"id": 0, "pid": 4242}\n')
         replies.feed_data(b'{"pid": 4242, "exit": 0}\n')
         assert await first.exited == 0
-        replies.feed_data(b'{"pid": 4242}\n')
-        second = await interpreter.spawn(*spawn)
+        second = await spawn_with_reply(b'{"id": 1, "pid": 4242}\n')
         await asyncio.sleep(0.01)
         assert not second.exited.done()
         replies.feed_data(b'{"pid": 4242, "exit": 3}\n')
         assert await second.exited == 3
+
+        # A spawn cancelled while waiting: the task it asked for is killed once it exists.
+        orphan = subprocess.Popen(["sleep", "30"], start_new_session=True)
+        cancelled = asyncio.ensure_future(interpreter.spawn(*spawn))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        replies.feed_data(b'{"id": 2, "pid": %d}\n' % orphan.pid)
+        for _ in range(1000):  # the reader kills it on this loop: let the loop run
+            if orphan.poll() is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert orphan.wait(timeout=1) == -signal.SIGKILL
+
         replies.feed_eof()  # the server is gone: no task can start
         with pytest.raises(WarmStartError):
             await interpreter.spawn(*spawn)

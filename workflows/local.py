@@ -313,6 +313,7 @@ class _Engine:
         self.warm_pids: set[int] = set()
         self.process_slots: asyncio.Semaphore | None = None
         self._warm: asyncio.Task[WarmInterpreter | None] | None = None
+        self._warm_process: subprocess.Popen[bytes] | None = None
 
     async def run(self) -> bool:
         try:
@@ -607,9 +608,9 @@ class _Engine:
     async def _warm_interpreter(self) -> WarmInterpreter | None:
         """The run's warm interpreter, started by the first task that can use it."""
         if self._warm is None:
-            server = self.warm_server or launch(_python_modules(self.wf))
+            self._warm_process = self.warm_server or launch(_python_modules(self.wf))
             self.warm_server = None
-            self._warm = asyncio.get_running_loop().create_task(self._connect(server))
+            self._warm = asyncio.get_running_loop().create_task(self._connect(self._warm_process))
         return await asyncio.shield(self._warm)
 
     @staticmethod
@@ -637,6 +638,8 @@ class _Engine:
             self.kill_all(signal.SIGKILL)
             return
         self.interrupted = True
+        if self._warm is not None and not self._warm.done() and self._warm_process is not None:
+            self._warm_process.kill()  # still importing: nothing to wait for
         self.kill_all(signal.SIGTERM)
         asyncio.get_running_loop().call_later(KILL_GRACE_SECONDS, self.kill_all, signal.SIGKILL)
 
@@ -722,15 +725,8 @@ def _python_modules(workflow: Workflow) -> set[str]:
 
 
 def _kill_group(pid: int, sig: signal.Signals) -> None:
-    """Signal the task's process group; a forked task not yet in its own session (it calls
-    setsid first thing) is signalled alone, having no children yet."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
-    except ProcessLookupError:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, sig)
-    except PermissionError:
-        pass
 
 
 def _readiness(task: DagTask, statuses: Mapping[str, _Status]) -> bool | None:

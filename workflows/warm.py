@@ -25,9 +25,11 @@ import asyncio
 import contextlib
 import gc
 import importlib
+import itertools
 import json
 import os
 import runpy
+import select
 import selectors
 import signal
 import subprocess
@@ -72,6 +74,7 @@ def eligible(argv: tuple[str, ...], env: Mapping[str, str]) -> str | None:
 
 @dataclass(frozen=True)
 class _Request:
+    id: int  # echoed in the reply, so each reply finds its request
     module: str
     args: list[str]
     env: dict[str, str]
@@ -139,11 +142,32 @@ def serve() -> _Request | None:
                     for fd in children:
                         os.close(fd)
                     return request
-                pidfd = os.pidfd_open(pid)
+                try:
+                    pidfd = os.pidfd_open(pid)
+                except OSError as exc:  # unwatched, it must not run: the task starts cold
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                    _send({"id": request.id, "error": f"cannot watch the task: {exc}"})
+                    continue
+                _await_session(pid, pidfd)
                 children[pidfd] = pid
                 selector.register(pidfd, selectors.EVENT_READ, pid)
-                _send({"pid": pid})
+                _send({"id": request.id, "pid": pid})
     return None
+
+
+def _await_session(pid: int, pidfd: int, seconds: float = 1.0) -> None:
+    """Wait until the child leads its own process group (its first act), so that from the
+    reply on, the executor can signal the task and its children as one group."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if os.getpgid(pid) == pid:
+                return
+        except ProcessLookupError:
+            return
+        if select.select([pidfd], [], [], 0.0002)[0]:  # it has exited already
+            return
 
 
 def run_task(request: _Request) -> int:
@@ -237,11 +261,11 @@ class WarmInterpreter:
         requests: asyncio.WriteTransport,
     ) -> None:
         self.process, self._requests = process, requests
-        self._started: asyncio.Queue[WarmTask | str] = asyncio.Queue()
+        self._ids = itertools.count()
+        self._starting: dict[int, asyncio.Future[WarmTask]] = {}  # by request id
         # Running tasks by pid. The server reports a child's exit before it can fork another
         # child that reuses the pid, so an entry is always replaced after it was removed.
         self._running: dict[int, WarmTask] = {}
-        self._one_at_a_time = asyncio.Lock()  # replies come in request order
         self._reader = asyncio.get_running_loop().create_task(self._read(replies))
         self.alive = True
 
@@ -264,16 +288,17 @@ class WarmInterpreter:
     async def spawn(
         self, module: str, args: list[str], env: dict[str, str], cwd: Path, log: Path
     ) -> WarmTask:
-        """Fork a task (WarmStartError if the server cannot)."""
-        request = {"module": module, "args": args, "env": env, "cwd": str(cwd), "log": str(log)}
-        async with self._one_at_a_time:
-            if not self.alive:
-                raise WarmStartError("the warm interpreter has stopped")
-            self._requests.write((json.dumps(request) + "\n").encode())
-            reply = await self._started.get()
-        if isinstance(reply, str):
-            raise WarmStartError(reply)
-        return reply
+        """Fork a task (WarmStartError if the server cannot). If the caller is cancelled
+        while waiting, the task, once forked, is killed: nobody would be watching it."""
+        if not self.alive:
+            raise WarmStartError("the warm interpreter has stopped")
+        request_id = next(self._ids)
+        started = asyncio.get_running_loop().create_future()
+        self._starting[request_id] = started
+        request = {"id": request_id, "module": module, "args": args, "env": env}
+        request |= {"cwd": str(cwd), "log": str(log)}
+        self._requests.write((json.dumps(request) + "\n").encode())
+        return await started
 
     async def _read(self, replies: asyncio.StreamReader) -> None:
         loop = asyncio.get_running_loop()
@@ -284,19 +309,29 @@ class WarmInterpreter:
                     task = self._running.pop(message["pid"], None)
                     if task is not None and not task.exited.done():
                         task.exited.set_result(message["exit"])
-                elif "pid" in message:
-                    task = WarmTask(message["pid"], loop.create_future())
-                    self._running[task.pid] = task
-                    self._started.put_nowait(task)
+                    continue
+                started = self._starting.pop(message["id"])
+                if "pid" not in message:
+                    if not started.done():
+                        started.set_exception(WarmStartError(str(message.get("error"))))
+                    continue
+                task = WarmTask(message["pid"], loop.create_future())
+                self._running[task.pid] = task
+                if started.done():  # its spawn was cancelled
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(task.pid, signal.SIGKILL)
                 else:
-                    self._started.put_nowait(str(message.get("error", "cannot fork")))
+                    started.set_result(task)
         finally:  # the server is gone (or spoke nonsense): nobody will report these exits
             self.alive = False
             for task in self._running.values():
                 if not task.exited.done():
                     task.exited.set_result(None)
             self._running.clear()
-            self._started.put_nowait("the warm interpreter has stopped")
+            for started in self._starting.values():
+                if not started.done():
+                    started.set_exception(WarmStartError("the warm interpreter has stopped"))
+            self._starting.clear()
 
     async def close(self) -> None:
         """No more tasks: the server exits once its running children have been reaped."""
