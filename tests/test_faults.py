@@ -409,7 +409,9 @@ def test_a_failing_reduce_never_replaces_a_complete_result(tmp_path: Path) -> No
 # --- 4. the user's function fails ----------------------------------------------------------
 
 
-def test_a_failing_function_is_retried_as_the_policy_says_and_fails_the_run(tmp_path: Path) -> None:
+def test_a_failing_function_is_retried_as_the_policy_says_fails_the_run_and_reduce_never_runs(
+    tmp_path: Path,
+) -> None:
     spec = tmp_path / "bad.toml"
     spec.write_text(
         'name = "bad"\nfunction = "tests.kernels:fails_on_seven"\nshards = 2\nchunk_rows = 5\n[space]\nx = { range = [0, 20] }\n'
@@ -424,6 +426,8 @@ def test_a_failing_function_is_retried_as_the_policy_says_and_fails_the_run(tmp_
     attempts = sorted(p.name for p in log_dir.iterdir() if "compute(0:0)" in p.name)
     assert len(attempts) == 4  # the first try and retryStrategy.limit = 3 retries
     assert not list((tmp_path / "runs/bad/b/shards").glob("shard-00000*"))
+    run_dir = tmp_path / "runs/bad/b"
+    assert not (run_dir / "result.parquet").exists() and not (run_dir / "_SUCCESS").exists()
 
 
 # --- 5. concurrency ---------------------------------------------------------------------------

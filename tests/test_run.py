@@ -131,18 +131,6 @@ def test_resume_refuses_when_there_is_nothing_to_resume(spec_file: Path, tmp_pat
     assert done.returncode == 2 and "no unfinished run of 'mixed'" in done.stderr
 
 
-def test_a_failing_function_fails_the_run_and_reduce_never_runs(tmp_path: Path) -> None:
-    spec = tmp_path / "bad.toml"
-    spec.write_text(
-        'name = "bad"\nfunction = "tests.kernels:fails_on_seven"\nshards = 2\nchunk_rows = 5\n[space]\nx = { range = [0, 20] }\n'
-    )
-    done = sweep("run", str(spec), "--store", str(tmp_path / "runs"), "--run-id", "b")
-    assert done.returncode == 1
-    assert "seven is unlucky" in done.stderr and "param_id [5, 10)" in done.stderr
-    run_dir = tmp_path / "runs/bad/b"
-    assert not (run_dir / "result.parquet").exists() and not (run_dir / "_SUCCESS").exists()
-
-
 def test_run_against_an_s3_store(s3_env: S3Server, spec_file: Path, tmp_path: Path) -> None:
     bucket = s3_env.new_bucket()
     done = sweep(
