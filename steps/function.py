@@ -5,6 +5,11 @@ A vectorized function is called once per chunk with each axis as a keyword array
 per row with Python scalars: the migration path from a per-parameter loop, and slow.
 Either returns columns: a mapping of arrays (scalars per row for a scalar function), a
 pyarrow Table, or a pandas DataFrame.
+
+The arrays a function receives are read-only views: the stored `param_id` and axis columns
+are built from the same memory, so a function that changed its inputs in place would
+otherwise change what the result says was swept. Output columns must be of a type that every
+part of TTG (statistics, top-k, summary.json, results, plots) handles: `STORABLE` says which.
 """
 
 from __future__ import annotations
@@ -22,6 +27,31 @@ from steps.spec import Spec
 
 class FunctionError(Exception):
     """The user's function could not be loaded, failed, or returned the wrong thing."""
+
+
+def storable(dtype: pa.DataType) -> bool:
+    """Numbers, booleans and text: what statistics, top-k and JSON summaries handle exactly."""
+    return bool(
+        pa.types.is_boolean(dtype)
+        or pa.types.is_integer(dtype)
+        or pa.types.is_float32(dtype)
+        or pa.types.is_float64(dtype)
+        or pa.types.is_string(dtype)
+        or pa.types.is_large_string(dtype)
+    )
+
+
+STORABLE = "booleans, integers, float32/float64 or strings"
+
+
+def read_only(columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Read-only views of `columns`, which become read-only themselves: a view of a read-only
+    array cannot be made writeable again, so the function cannot change the stored axes."""
+    views = {}
+    for name, values in columns.items():
+        values.flags.writeable = False
+        views[name] = values.view()
+    return views
 
 
 def import_function(reference: str) -> Callable[..., Any]:
@@ -52,9 +82,11 @@ class ChunkFunction:
         self.schema: pa.Schema | None = None  # fixed by the first chunk
 
     def __call__(self, columns: Mapping[str, np.ndarray]) -> pa.Table:
-        kwargs = {name: columns[name] for name in self.axis_names}
+        """`columns` are made read-only (see the module docstring)."""
+        views = read_only(columns)
+        kwargs = {name: views[name] for name in self.axis_names}
         if self.wants_param_id:
-            kwargs["param_id"] = columns["param_id"]
+            kwargs["param_id"] = views["param_id"]
         rows = len(columns["param_id"])
         raw = (
             self._call_vectorized(kwargs) if self.spec.vectorized else self._call_rows(kwargs, rows)
@@ -93,6 +125,11 @@ class ChunkFunction:
             if len(values) != rows:
                 raise FunctionError(
                     f"returned {len(values)} values for column '{name}', expected {rows}"
+                )
+            if not storable(values.type):
+                raise FunctionError(
+                    f"returned column '{name}' of type {values.type}, which TTG does not store "
+                    f"(use {STORABLE}; e.g. int64 nanoseconds for a time, text for a decimal)"
                 )
         return outputs
 

@@ -42,7 +42,9 @@ class ColumnStats:
             low_high = pc.min_max(column)
             stats.min, stats.max = low_high["min"].as_py(), low_high["max"].as_py()
             if _is_numeric(column.type):
-                as_float = column if column.type == pa.float64() else column.cast(pa.float64())
+                # Not a checked cast: int64 beyond 2**53 has no exact float, and the sum
+                # only feeds the mean, which is approximate anyway.
+                as_float = pc.cast(column, pa.float64(), safe=False)
                 stats.sum = float(pc.sum(as_float).as_py())
         elif _is_numeric(column.type):
             stats.sum = 0.0
@@ -115,16 +117,67 @@ class PartialSummary:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PartialSummary:
+    def from_json(cls, data: Any) -> PartialSummary:
+        """Read back `to_json`'s output from a footer: untrusted input, checked field by field
+        (SummaryFormatError names the first that is wrong)."""
+        document = _typed(data, dict, "the partial summary")
+        columns = _typed(document.get("columns"), dict, "columns")
+        top = _typed(document.get("top"), list, "top")
+        for i, row in enumerate(top):
+            if not isinstance(row, dict) or not all(isinstance(k, str) for k in row):
+                raise SummaryFormatError(f"top[{i}] is not a row (an object of columns)")
         return cls(
-            rows=int(data["rows"]),
-            columns={name: ColumnStats(**stats) for name, stats in data["columns"].items()},
-            top=list(data["top"]),
+            rows=_count(document.get("rows"), "rows"),
+            columns={str(name): _column_stats(stats, str(name)) for name, stats in columns.items()},
+            top=top,
         )
 
 
+class SummaryFormatError(ValueError):
+    """A stored partial summary that is not what `PartialSummary.to_json` writes."""
+
+
+def _typed(value: Any, kind: type, what: str) -> Any:
+    if not isinstance(value, kind):
+        raise SummaryFormatError(f"{what} is not a JSON {kind.__name__}")
+    return value
+
+
+def _count(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SummaryFormatError(f"{what} is not a count")
+    return value
+
+
+_SCALAR = (type(None), bool, int, float, str)
+
+
+def _column_stats(data: Any, name: str) -> ColumnStats:
+    fields = _typed(data, dict, f"columns.{name}")
+    if set(fields) != set(ColumnStats.__dataclass_fields__):
+        raise SummaryFormatError(f"columns.{name} has fields {sorted(fields)}")
+    if not isinstance(fields["type"], str):
+        raise SummaryFormatError(f"columns.{name}.type is not a string")
+    for key in ("min", "max", "sum"):
+        if not isinstance(fields[key], _SCALAR):
+            raise SummaryFormatError(f"columns.{name}.{key} is not a number, string or null")
+    if fields["sum"] is not None and not isinstance(fields["sum"], int | float):
+        raise SummaryFormatError(f"columns.{name}.sum is not a number")
+    return ColumnStats(
+        type=fields["type"],
+        count=_count(fields["count"], f"columns.{name}.count"),
+        nulls=_count(fields["nulls"], f"columns.{name}.nulls"),
+        nans=_count(fields["nans"], f"columns.{name}.nans"),
+        min=fields["min"],
+        max=fields["max"],
+        sum=fields["sum"],
+    )
+
+
 def _sort_key(objective: Objective) -> Any:
-    sign = 1.0 if objective.goal == "min" else -1.0
+    """Best first, ties by `param_id`. Integers stay integers: as floats, two values beyond
+    2**53 could compare equal and be ranked by `param_id` instead of by value."""
+    sign = 1 if objective.goal == "min" else -1
     return lambda row: (sign * row[objective.column], row["param_id"])
 
 

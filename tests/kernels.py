@@ -60,3 +60,55 @@ def slow_square(x: np.ndarray) -> dict[str, np.ndarray]:
     """Takes a while per chunk, so a test can kill or starve a run in the middle."""
     time.sleep(float(os.environ.get("TTG_TEST_CHUNK_SECONDS", "0.1")))
     return {"y": x * x}
+
+
+def zeroes_its_inputs(x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    """Computes from its inputs, then (wrongly) reuses their memory as scratch space."""
+    f = x + y
+    x[:] = 0
+    return {"f": f}
+
+
+def sneaks_a_write(x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    """Tries to make its input writeable again before changing it."""
+    f = x + y
+    x.setflags(write=True)
+    x[:] = 0
+    return {"f": f}
+
+
+def copies_before_changing(x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    """The documented way to change an input: a copy."""
+    x = x.copy()
+    x *= 2
+    return {"f": x + y}
+
+
+def nanoseconds(t: np.ndarray) -> dict[str, np.ndarray]:
+    """Nanosecond timestamps as int64: beyond 2**53, where floats stop being exact."""
+    return {"stamp": t * 1_000_000_000 + 7, "late": t > 1_700_000_000}
+
+
+def typed_outputs(x: np.ndarray) -> pa.Table:
+    """One output column of the Arrow type named by TTG_TEST_OUTPUT_TYPE."""
+    import datetime
+    import decimal
+
+    kind = os.environ.get("TTG_TEST_OUTPUT_TYPE", "bool")
+    n = len(x)
+    columns: dict[str, pa.Array] = {
+        "bool": pa.array(x % 2 == 0),
+        "large_string": pa.array([f"v{v}" for v in x], type=pa.large_string()),
+        "uint64": pa.array((x.astype(np.uint64) + np.uint64(2**63)), type=pa.uint64()),
+        "float32": pa.array(x.astype(np.float32) / 3),
+        "int8": pa.array(x.astype(np.int8)),
+        "timestamp": pa.array([datetime.datetime(2026, 1, 1)] * n, type=pa.timestamp("ns")),
+        "date": pa.array([datetime.date(2026, 1, 1)] * n),
+        "decimal": pa.array([decimal.Decimal("1.5")] * n),
+        "binary": pa.array([b"\x00"] * n),
+        "list": pa.array([[1]] * n),
+        "null": pa.nulls(n),
+        "dictionary": pa.array(["a"] * n).dictionary_encode(),
+        "float16": pa.array(x.astype(np.float16)),
+    }
+    return pa.table({"out": columns[kind], "f": pa.array(x * 1.0)})

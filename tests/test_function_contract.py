@@ -1,0 +1,173 @@
+"""What a user's function may and may not do to the result: its inputs, its output types."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from steps.compute import compute_shard
+from steps.function import FunctionError
+from steps.reduce import reduce_run
+from steps.space import Space
+from steps.spec import Spec, parse_spec
+from steps.store import open_store
+
+
+def grid(function: str, **extra: object) -> Spec:
+    return parse_spec(
+        {
+            "name": "g",
+            "function": function,
+            "shards": 2,
+            "chunk_rows": 7,
+            "space": {"x": {"linspace": [-1.0, 1.0, 5]}, "y": {"range": [0, 6]}},
+        }
+        | extra
+    )
+
+
+def run(spec: Spec, root: Path) -> pa.Table:
+    store = open_store(str(root))
+    for index in range(spec.shards):
+        compute_shard(spec, store, "r", index)
+    reduce_run(store, spec, "r")
+    return pq.read_table(root / spec.name / "r" / "result.parquet")
+
+
+def test_a_function_cannot_change_the_stored_axes_by_writing_to_its_inputs(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(FunctionError, match=r"read-only.*x = x\.copy\(\)"):
+        run(grid("tests.kernels:zeroes_its_inputs"), tmp_path)
+    assert not list(tmp_path.rglob("*.parquet"))
+
+
+def test_nor_by_making_an_input_writeable_again(tmp_path: Path) -> None:
+    with pytest.raises(FunctionError, match="WRITEABLE"):
+        run(grid("tests.kernels:sneaks_a_write"), tmp_path)
+
+
+def test_a_function_that_copies_before_changing_stores_the_axes_param_id_decodes_to(
+    tmp_path: Path,
+) -> None:
+    spec = grid("tests.kernels:copies_before_changing")
+    table = run(spec, tmp_path)
+    decoded = Space(spec).decode(0, Space(spec).rows)
+    for column in ("param_id", "x", "y"):
+        assert np.array_equal(table[column].to_numpy(), decoded[column])
+    assert np.array_equal(table["f"].to_numpy(), decoded["x"] * 2 + decoded["y"])
+
+
+def test_int64_beyond_two_to_the_53_sweeps_exactly_in_axes_outputs_statistics_and_top_k(
+    tmp_path: Path,
+) -> None:
+    top = 2**62 - 3
+    spec = parse_spec(
+        {
+            "name": "big",
+            "function": "tests.kernels:nanoseconds",
+            "shards": 3,
+            "chunk_rows": 4,
+            "space": {"t": {"range": [top - 20, top, 1]}},
+            "objective": {"column": "stamp", "goal": "max", "top_k": 3},
+        }
+    )
+    store = open_store(str(tmp_path))
+    for index in range(3):
+        compute_shard(spec, store, "r", index)
+    outcome = reduce_run(store, spec, "r")
+    table = pq.read_table(tmp_path / "big/r/result.parquet")
+    t = list(range(top - 20, top))
+    assert table["t"].to_pylist() == t
+    stamps = [v * 1_000_000_000 + 7 for v in t]
+    wrapped = np.array(t, dtype=np.int64) * 1_000_000_000 + 7  # int64 arithmetic wraps
+    assert table["stamp"].to_pylist() == wrapped.tolist()
+    assert stamps != wrapped.tolist()  # the test means something: these are not small numbers
+    columns = outcome.summary["columns"]
+    assert (columns["t"]["min"], columns["t"]["max"]) == (t[0], t[-1])
+    assert columns["stamp"]["max"] == int(wrapped.max())
+    best = outcome.summary["objective"]["best"]
+    expected = sorted(zip(wrapped.tolist(), range(20), strict=True), key=lambda p: (-p[0], p[1]))
+    assert [row["stamp"] for row in best] == [value for value, _ in expected[:3]]
+
+
+def test_top_k_ranks_integers_beyond_two_to_the_53_by_value_not_by_param_id(
+    tmp_path: Path,
+) -> None:
+    # 2**53 + 1 and 2**53 are one float apart from nothing: as floats they tie.
+    spec = parse_spec(
+        {
+            "name": "tie",
+            "function": "tests.kernels:copies_before_changing",
+            "space": {
+                "x": {"values": [1.0]},
+                "y": {"values": [2**53 + 1, 2**53]},
+            },
+            "objective": {"column": "y", "goal": "min", "top_k": 1},
+        }
+    )
+    store = open_store(str(tmp_path))
+    compute_shard(spec, store, "r", 0)
+    best = reduce_run(store, spec, "r").summary["objective"]["best"]
+    assert best[0]["y"] == 2**53 and best[0]["param_id"] == 1
+
+
+WORKING_TYPES = ["bool", "large_string", "uint64", "float32", "int8"]
+REFUSED_TYPES = {
+    "timestamp": "timestamp[ns]",
+    "date": "date32[day]",
+    "decimal": "decimal128(2, 1)",
+    "binary": "binary",
+    "list": "list<item: int64>",
+    "null": "null",
+    "dictionary": "dictionary<values=string, indices=int32, ordered=0>",
+    "float16": "halffloat",
+}
+
+
+@pytest.mark.parametrize("kind", WORKING_TYPES)
+def test_outputs_of_every_storable_type_work_end_to_end(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TTG_TEST_OUTPUT_TYPE", kind)
+    spec = parse_spec(
+        {
+            "name": "typed",
+            "function": "tests.kernels:typed_outputs",
+            "shards": 2,
+            "chunk_rows": 3,
+            "space": {"x": {"range": [0, 10]}},
+            "objective": {"column": "f", "top_k": 2},
+        }
+    )
+    store = open_store(str(tmp_path))
+    for index in range(2):
+        compute_shard(spec, store, "r", index)
+    outcome = reduce_run(store, spec, "r")
+    table = pq.read_table(tmp_path / "typed/r/result.parquet")
+    assert outcome.summary["columns"]["out"]["count"] == 10
+    assert outcome.summary["columns"]["out"]["min"] == min(table["out"].to_pylist())
+    assert outcome.summary["objective"]["best"][0]["out"] == table["out"][0].as_py()
+
+
+@pytest.mark.parametrize("kind,arrow_type", REFUSED_TYPES.items(), ids=REFUSED_TYPES.keys())
+def test_outputs_of_other_arrow_types_are_refused_in_one_line_naming_the_column(
+    kind: str, arrow_type: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TTG_TEST_OUTPUT_TYPE", kind)
+    spec = parse_spec(
+        {
+            "name": "typed",
+            "function": "tests.kernels:typed_outputs",
+            "space": {"x": {"range": [0, 4]}},
+        }
+    )
+    with pytest.raises(FunctionError) as refused:
+        compute_shard(spec, open_store(str(tmp_path)), "r", 0)
+    message = str(refused.value)
+    assert f"column 'out' of type {arrow_type}, which TTG does not store" in message
+    assert "\n" not in message
