@@ -10,14 +10,12 @@ runs recompute only what is missing.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,15 +26,12 @@ from steps.cli import spec_and_store, step_parser, write_outputs
 from steps.function import ChunkFunction, FunctionError
 from steps.keep import KeepError, RowFilter
 from steps.parquet import AlignedRowGroups, open_writer, row_group_rows, writer_fingerprint
-from steps.shards import ShardInfo, read_shard_info
+from steps.run_record import RunMismatchError, claim_run
+from steps.shards import ShardInfo, check_pages, read_shard_info, seal_footer
 from steps.space import Space, arrow_type
 from steps.spec import Spec, SpecError
 from steps.store import ObjectNotFoundError, Store, StoreError
 from steps.summary import PartialSummary
-
-
-class RunMismatchError(Exception):
-    """The run folder already holds another spec's work: never mix two specs' shards."""
 
 
 @dataclass(frozen=True)
@@ -45,33 +40,6 @@ class ShardOutcome:
     rows: int
     seconds: float
     skipped: bool
-
-
-def claim_run(store: Store, spec: Spec, run_id: str) -> None:
-    """Write `spec.json` for a new run, or check that an existing run is this spec's."""
-    key = layout.spec_key(spec.name, run_id)
-    try:
-        existing = json.loads(store.get_bytes(key))
-    except ObjectNotFoundError:
-        started = datetime.now(UTC).isoformat(timespec="milliseconds")
-        document = {
-            "spec_hash": spec.hash,
-            "run_id": run_id,
-            "started_at": started,
-            "spec": spec.canonical(),
-        }
-        store.put_bytes(key, json.dumps(document, indent=2).encode())
-        return
-    except json.JSONDecodeError:
-        raise RunMismatchError(
-            f"{store.url(key)} is not valid JSON; refusing to write into this run"
-        ) from None
-    if existing.get("spec_hash") != spec.hash:
-        raise RunMismatchError(
-            f"run '{run_id}' in {store.uri} was started with spec hash "
-            f"{str(existing.get('spec_hash'))[:12]}, this spec hashes to {spec.hash[:12]}: "
-            "use a new run id instead of mixing shards of two specs"
-        )
 
 
 def existing_shard(
@@ -86,10 +54,25 @@ def existing_shard(
         print(f"shard {index}: existing object is unusable, recomputing ({exc})", file=sys.stderr)
         return None
     problem = info.problem(spec.hash, index, spec.shards, start, stop, spec.keep.everything)
+    if problem is None:
+        problem = _damaged_pages(store, key)
     if problem:
         print(f"shard {index}: existing object {problem}, recomputing", file=sys.stderr)
         return None
     return info
+
+
+def _damaged_pages(store: Store, key: str) -> str | None:
+    """Why reduce would refuse the shard's pages, if it would: a shard is kept only if reduce
+    would accept all of it, else every resume would fail on it again."""
+    try:
+        with store.open_read(key) as handle:
+            check_pages(handle)
+    except StoreError as exc:
+        return f"is unreadable ({exc})"
+    except (ValueError, OSError) as exc:  # ConcatError, ThriftError, ArrowInvalid, ArrowIOError
+        return f"is damaged ({(str(exc).splitlines() or [type(exc).__name__])[0]})"
+    return None
 
 
 def compute_shard(spec: Spec, store: Store, run_id: str, index: int) -> ShardOutcome:
@@ -147,6 +130,7 @@ def compute_shard(spec: Spec, store: Store, run_id: str, index: int) -> ShardOut
         finally:
             if writer is not None:
                 writer.close()
+        seal_footer(path)
     return ShardOutcome(key, written, time.perf_counter() - began, skipped=False)
 
 
@@ -179,6 +163,9 @@ def _log_chunk(index: int, count: int, start: int, stop: int, seconds: float) ->
     )
 
 
+READ_ONLY_HINT = " (its input arrays are read-only: copy one before changing it, e.g. x = x.copy())"
+
+
 def _chunk_table(
     spec: Spec, space: Space, function: ChunkFunction, index: int, start: int, stop: int
 ) -> pa.Table:
@@ -191,8 +178,9 @@ def _chunk_table(
         ) from None
     except Exception as exc:
         traceback.print_exc()
+        hint = READ_ONLY_HINT if "read-only" in str(exc) else ""
         raise FunctionError(
-            f"shard {index}, param_id [{start}, {stop}): {spec.function} raised {type(exc).__name__}: {exc}"
+            f"shard {index}, param_id [{start}, {stop}): {spec.function} raised {type(exc).__name__}: {exc}{hint}"
         ) from None
     types = {"param_id": pa.int64(), **{a.name: arrow_type(a) for a in spec.axes}}
     axes = {name: pa.array(columns[name], type=dtype) for name, dtype in types.items()}

@@ -70,6 +70,11 @@ class ConcatError(ValueError):
 
 def read_footer(source: Source) -> Struct:
     """The FileMetaData of the Parquet file `source`."""
+    return read_footer_at(source)[1]
+
+
+def read_footer_at(source: Source) -> tuple[int, Struct]:
+    """Where the footer of `source` begins, and the FileMetaData it holds."""
     size = source.seek(0, io.SEEK_END)
     if size < 12:
         raise ConcatError("not a Parquet file (too short)")
@@ -80,8 +85,8 @@ def read_footer(source: Source) -> Struct:
     (length,) = struct.unpack("<I", tail[:4])
     if length > size - 12:
         raise ConcatError(f"footer length {length} does not fit in a file of {size} bytes")
-    source.seek(-8 - length, io.SEEK_END)
-    return decode_struct(source.read(length))
+    start = source.seek(-8 - length, io.SEEK_END)
+    return start, decode_struct(source.read(length))
 
 
 def row_groups(footer: Struct) -> list[Struct]:

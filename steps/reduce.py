@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -31,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from steps import layout
+from steps.best_rows import BestRowError, check_best_rows
 from steps.cli import spec_and_store, step_parser, write_outputs
 from steps.concat import (
     ConcatenatedParquet,
@@ -42,7 +42,8 @@ from steps.concat import (
 )
 from steps.keep import RowFilter
 from steps.parquet import AlignedRowGroups, open_writer, row_group_rows, writer_fingerprint
-from steps.shards import ShardFooterError, ShardInfo, read_shard_info
+from steps.run_record import timestamp
+from steps.shards import ShardFooterError, ShardInfo, read_shard_info, schema_difference
 from steps.space import Space
 from steps.spec import Spec, SpecError
 from steps.store import ObjectNotFoundError, Store, StoreError
@@ -85,9 +86,8 @@ def verify_shards(store: Store, spec: Spec, run_id: str) -> list[ShardInfo]:
         if problem:
             raise ShardError(f"shard {index} ({store.url(key)}) {problem}")
         if infos and info.schema != infos[0].schema:
-            raise ShardError(
-                f"shard {index} ({store.url(key)}) has columns {info.schema} unlike shard 0's {infos[0].schema}"
-            )
+            difference = schema_difference(info.schema, infos[0].schema)
+            raise ShardError(f"shard {index} ({store.url(key)}) {difference}")
         infos.append(info)
     return infos
 
@@ -367,7 +367,7 @@ def build_summary(
                 "summary_seconds": time.perf_counter() - began,
             },
             "versions": _versions(),
-            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "finished_at": timestamp(),
         }
     )
 
@@ -388,10 +388,12 @@ def _versions() -> dict[str, str]:
 def reduce_run(store: Store, spec: Spec, run_id: str) -> ReduceOutcome:
     """Verify, merge, summarise; `_SUCCESS` is written last and only if all else succeeded."""
     began = time.perf_counter()
+    store.remove_stale_temps(layout.run_prefix(spec.name, run_id))  # of writers killed earlier
     infos = verify_shards(store, spec, run_id)
     verified = time.perf_counter()
     with store.atomic_writer(layout.result_key(spec.name, run_id)) as path:
         rows = merge_shards(store, spec, run_id, infos, path)
+        _check_best_rows(path, store, spec, run_id, infos)
     merged = time.perf_counter()
     timings = {
         "verify_seconds": verified - began,
@@ -403,6 +405,22 @@ def reduce_run(store: Store, spec: Spec, run_id: str) -> ReduceOutcome:
     success = {"rows": rows, "spec_hash": spec.hash, "finished_at": summary["finished_at"]}
     store.put_bytes(layout.success_key(spec.name, run_id), json.dumps(success).encode())
     return ReduceOutcome(rows, summary)
+
+
+def _check_best_rows(
+    path: Path, store: Store, spec: Spec, run_id: str, infos: list[ShardInfo]
+) -> None:
+    """The best rows the summary is about to show exist in the result, value for value."""
+    if spec.objective is None:
+        return
+    best = PartialSummary()
+    for info in infos:
+        best = best.merge(info.summary, spec.objective)
+    try:
+        check_best_rows(path, best.top, spec.keep, [info.first_param_id for info in infos])
+    except BestRowError as exc:
+        key = layout.shard_key(spec.name, run_id, exc.shard, spec.shards)
+        raise ShardError(f"shard {exc.shard} ({store.url(key)}) {exc}") from None
 
 
 def output_parameters(outcome: ReduceOutcome) -> dict[str, str]:

@@ -1,22 +1,44 @@
-"""A shard object's footer metadata: what compute writes and what reduce and resume check.
+"""A shard object: the claims in its footer, their seal, and whether its bytes are intact.
 
 The footer carries the spec hash, shard index and count, first `param_id`, row count and the
 partial summary, so a shard can be validated (and summarised) by reading a few KB of footer.
+Reduce trusts those claims and copies the footer's row-group entries (offsets, statistics)
+into the result, so compute seals the whole footer with a digest (`seal_footer`) and every
+reader checks it: a footer altered by one byte is refused, naming the shard. Page data is
+covered by the pages' own CRC32s. See docs/integrity.md for what each check covers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import struct
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from steps.concat import MAGIC, movable, read_footer_at, read_group, row_groups
 from steps.store import Store, StoreError
-from steps.summary import PartialSummary
+from steps.summary import PartialSummary, SummaryFormatError
+from steps.thrift_compact import BINARY, LIST, STRUCT, Struct, encode_struct
+
+__all__ = [
+    "PREFIX",
+    "ShardFooterError",
+    "ShardInfo",
+    "check_pages",
+    "read_shard_info",
+    "schema_difference",
+    "seal_footer",
+]
 
 PREFIX = "ttg."
+DIGEST_KEY = PREFIX + "footer_sha256"
+FILE_KEY_VALUES = 5  # FileMetaData.key_value_metadata in parquet.thrift
+KV_KEY, KV_VALUE = 1, 2  # KeyValue.key, KeyValue.value
 
 
 class ShardFooterError(StoreError):
@@ -86,34 +108,103 @@ class ShardInfo:
         return None
 
 
+# --- the seal ---------------------------------------------------------------------------
+
+
+def _entries(footer: Struct) -> list[Struct]:
+    if FILE_KEY_VALUES not in footer:
+        return []
+    return list(footer[FILE_KEY_VALUES][1][1])
+
+
+def _with_entries(footer: Struct, entries: list[Struct]) -> Struct:
+    sealed = dict(footer)
+    sealed[FILE_KEY_VALUES] = (LIST, (STRUCT, entries))
+    return dict(sorted(sealed.items()))
+
+
+def _digest(footer: Struct) -> str:
+    return hashlib.sha256(encode_struct(footer)).hexdigest()
+
+
+def seal_footer(path: Path) -> None:
+    """Append to the footer of the Parquet file at `path` a key-value entry holding the
+    sha256 of the footer without it: every claim, offset and statistic reduce relies on."""
+    with path.open("r+b") as handle:
+        start, footer = read_footer_at(handle)
+        entry = {
+            KV_KEY: (BINARY, DIGEST_KEY.encode()),
+            KV_VALUE: (BINARY, _digest(footer).encode()),
+        }
+        data = encode_struct(_with_entries(footer, [*_entries(footer), entry]))
+        handle.seek(start)
+        handle.write(data + struct.pack("<I", len(data)) + MAGIC)
+        handle.truncate()
+
+
+def _check_seal(footer: Struct) -> None:
+    """The footer is exactly what compute sealed; ValueError says why not."""
+    entries = _entries(footer)
+    keys = [entry.get(KV_KEY, (BINARY, b""))[1] for entry in entries]
+    if keys.count(DIGEST_KEY.encode()) != 1 or keys[-1] != DIGEST_KEY.encode():
+        raise ValueError("its footer is not sealed (no digest; not written by this TTG)")
+    claimed = entries[-1].get(KV_VALUE, (BINARY, b""))[1]
+    unsealed = _with_entries(footer, entries[:-1]) if entries[:-1] else _without(footer)
+    if claimed != _digest(unsealed).encode():
+        raise ValueError("its footer was altered or damaged (the digest does not match)")
+
+
+def _without(footer: Struct) -> Struct:
+    return {k: v for k, v in footer.items() if k != FILE_KEY_VALUES}
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
 def read_shard_info(store: Store, key: str) -> ShardInfo:
-    """Read and decode a shard's footer; StoreError if it is missing or not a TTG shard."""
+    """Read, check the seal of, and decode a shard's footer; StoreError if it is missing,
+    ShardFooterError if it is not an intact TTG shard."""
+    url = store.url(key)
     try:
         with store.open_read(key) as handle:
+            _check_seal(read_footer_at(handle)[1])
             meta = pq.ParquetFile(handle).metadata
-            kv = {k.decode(): v.decode() for k, v in (meta.metadata or {}).items()}
-            return ShardInfo(
-                spec_hash=kv[PREFIX + "spec_hash"],
-                index=int(kv[PREFIX + "shard_index"]),
-                count=int(kv[PREFIX + "shard_count"]),
-                first_param_id=int(kv[PREFIX + "first_param_id"]),
-                rows=int(kv[PREFIX + "rows"]),
-                seconds=float(kv.get(PREFIX + "seconds", "0")),
-                summary=PartialSummary.from_json(json.loads(kv[PREFIX + "summary"])),
-                schema=meta.schema.to_arrow_schema().remove_metadata(),
-                param_id_range=_param_id_range(meta, meta.num_rows),
-                file_rows=meta.num_rows,
-                computed_rows=int(kv.get(PREFIX + "computed_rows", kv[PREFIX + "rows"])),
-                writer=kv.get(PREFIX + "writer"),
-            )
+            return _decode(meta, _key_values(meta))
     except StoreError:
         raise
     except KeyError as exc:
-        raise ShardFooterError(
-            f"{store.url(key)} is not a TTG shard (footer lacks {exc})"
-        ) from None
-    except (OSError, ValueError, pa.ArrowException) as exc:
-        raise ShardFooterError(f"{store.url(key)} is unreadable: {exc}") from None
+        raise ShardFooterError(f"{url} is not a TTG shard (footer lacks {exc})") from None
+    except (OSError, ValueError, TypeError, SummaryFormatError, pa.ArrowException) as exc:
+        raise ShardFooterError(f"{url} is unreadable: {_first_line(exc)}") from None
+
+
+def _key_values(meta: pq.FileMetaData) -> dict[str, str]:
+    kv: dict[str, str] = {}
+    for raw_key, raw_value in (meta.metadata or {}).items():
+        kv[raw_key.decode("utf-8")] = raw_value.decode("utf-8")
+    return kv
+
+
+def _decode(meta: pq.FileMetaData, kv: dict[str, str]) -> ShardInfo:
+    summary = json.loads(kv[PREFIX + "summary"])
+    return ShardInfo(
+        spec_hash=kv[PREFIX + "spec_hash"],
+        index=int(kv[PREFIX + "shard_index"]),
+        count=int(kv[PREFIX + "shard_count"]),
+        first_param_id=int(kv[PREFIX + "first_param_id"]),
+        rows=int(kv[PREFIX + "rows"]),
+        seconds=float(kv.get(PREFIX + "seconds", "0")),
+        summary=PartialSummary.from_json(summary),
+        schema=meta.schema.to_arrow_schema().remove_metadata(),
+        param_id_range=_param_id_range(meta, meta.num_rows),
+        file_rows=meta.num_rows,
+        computed_rows=int(kv.get(PREFIX + "computed_rows", kv[PREFIX + "rows"])),
+        writer=kv.get(PREFIX + "writer"),
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
 def _param_id_range(meta: pq.FileMetaData, rows: int) -> tuple[int, int] | None:
@@ -130,3 +221,34 @@ def _param_id_range(meta: pq.FileMetaData, rows: int) -> tuple[int, int] | None:
         lows.append(stats.min)
         highs.append(stats.max)
     return int(min(lows)), int(max(highs))
+
+
+def schema_difference(schema: pa.Schema, reference: pa.Schema) -> str:
+    """One line naming the first column in which `schema` differs from `reference`."""
+    for position, field in enumerate(schema):
+        if field.name not in reference.names:
+            return f"has a column '{field.name}' ({field.type}) that shard 0 lacks"
+        other = reference.field(field.name)
+        if field.type != other.type:
+            return f"has column '{field.name}' of type {field.type}, shard 0 of type {other.type}"
+        if field.nullable != other.nullable:
+            return f"has column '{field.name}' nullable={field.nullable}, shard 0 {other.nullable}"
+        if reference.names.index(field.name) != position:
+            return f"has column '{field.name}' at position {position}, unlike shard 0"
+    missing = [name for name in reference.names if name not in schema.names]
+    if missing:
+        return f"lacks column '{missing[0]}' that shard 0 has"
+    return "has columns unlike shard 0's (in their metadata)"
+
+
+def check_pages(handle: BinaryIO) -> None:
+    """Every page of the shard in `handle` is intact, by the checks reduce applies: each row
+    group reduce may copy is checked page by page (headers, sizes, CRC32s, as
+    `steps.concat.read_group` does), and every row group decodes with its page checksums
+    verified. ValueError or OSError (ConcatError, ThriftError, ArrowInvalid) if not."""
+    for group in row_groups(read_footer_at(handle)[1]):
+        if movable(group):
+            read_group(handle, group)
+    reader = pq.ParquetFile(handle, page_checksum_verification=True)
+    for index in range(reader.metadata.num_row_groups):
+        reader.read_row_group(index)

@@ -15,7 +15,7 @@ from steps import layout, parquet, reduce
 from steps.compute import RunMismatchError, compute_shard
 from steps.function import FunctionError
 from steps.reduce import ShardError, reduce_run
-from steps.shards import read_shard_info
+from steps.shards import read_shard_info, seal_footer
 from steps.spec import Spec, parse_spec
 from steps.store import Store, open_store
 from tests.conftest import S3Server
@@ -201,16 +201,24 @@ def _damage_foreign(root: Path, key: str) -> None:
 
 
 def _damage_short(root: Path, key: str) -> None:
-    table = pq.read_table(root / key)
-    footer = pq.read_metadata(root / key).metadata  # the claims stay, the rows go
-    pq.write_table(table.slice(0, 10).replace_schema_metadata(footer), root / key)
+    """The claims stay, the rows go (and the footer is sealed again, as compute would)."""
+    _rewrite(root, key, pq.read_table(root / key).slice(0, 10))
 
 
 def _rewrite(root: Path, key: str, table: pa.Table, **claims: str) -> None:
-    """Rewrite a shard with the given rows, keeping its footer except for `claims`."""
+    """Rewrite a shard with the given rows, keeping its footer except for `claims`, sealed
+    anew: a forger who knows the seal gets past it, and the checks behind it must hold."""
     footer = dict(pq.read_metadata(root / key).metadata)
+    footer.pop(b"ttg.footer_sha256")
     footer.update({f"ttg.{k}".encode(): v.encode() for k, v in claims.items()})
     pq.write_table(table.replace_schema_metadata(footer), root / key)
+    seal_footer(root / key)
+
+
+def _damage_claim(root: Path, key: str) -> None:
+    """One claim changed in place, the seal left as it was."""
+    blob = (root / key).read_bytes()
+    (root / key).write_bytes(blob.replace(b'"rows":187', b'"rows":188', 1))
 
 
 def _damage_overlap(root: Path, key: str) -> None:
@@ -235,6 +243,7 @@ DAMAGES = {
     "unreadable": (_damage_garbage, "shard 1"),
     "foreign": (_damage_foreign, "belongs to another spec"),
     "short": (_damage_short, "has 10 rows, expected 187"),
+    "altered claim": (_damage_claim, "footer was altered or damaged"),
     "overlapping range": (_damage_overlap, "starts at param_id 181, expected 186"),
     "gapped range": (_damage_gap, "holds param_id 191..377, expected 186..372"),
     "stray object": (_damage_stray, "shard-00009-of-00009.parquet is not a shard of this run"),

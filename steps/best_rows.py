@@ -1,0 +1,107 @@
+"""The summary's best rows, held against the result's rows before either is published.
+
+A shard's partial summary (its best rows among them) comes from its footer, which is sealed
+(steps/shards.py); a forger who reseals it could still name a "best" row that exists in no
+row. The best rows are what `summary.json`, `results` and the Argo outputs show first, so
+reduce looks each of them up in the result it just wrote and compares every column, bit for
+bit. It reads only the row groups that hold them (Parquet statistics of `param_id`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import operator
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from steps.spec import Keep
+
+__all__ = ["BestRowError", "check_best_rows"]
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+class BestRowError(ValueError):
+    """A best row that is not a row of the result; `shard` is the index of the shard whose
+    partial summary named it."""
+
+    def __init__(self, shard: int, message: str) -> None:
+        super().__init__(message)
+        self.shard = shard
+
+
+def check_best_rows(path: Path, best: list[dict[str, Any]], keep: Keep, starts: list[int]) -> None:
+    """Every row of `best` that `keep` keeps is in the Parquet file at `path`, value for value.
+
+    `starts` are the shards' first `param_id`s, ascending: they name the shard at fault."""
+    if not best:
+        return
+    for row in best:
+        if not _is_id(row.get("param_id")):
+            raise BestRowError(
+                _shard(starts, 0), f"a best row has no integer param_id: {row!r:.200}"
+            )
+    ids = sorted({int(row["param_id"]) for row in best})
+    table = pq.read_table(path, filters=[("param_id", "in", ids)])
+    stored = {row["param_id"]: row for row in table.to_pylist()}
+    for rank, row in enumerate(best):
+        param_id = int(row["param_id"])
+        found = stored.get(param_id)
+        shard = _shard(starts, param_id)
+        if found is None:
+            if _kept(keep, rank, row):
+                raise BestRowError(shard, f"names best row param_id {param_id}, not in the result")
+            continue
+        difference = _difference(row, found)
+        if difference:
+            raise BestRowError(shard, f"names best row param_id {param_id} with {difference}")
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _shard(starts: list[int], param_id: int) -> int:
+    return max(0, bisect.bisect_right(starts, param_id) - 1)
+
+
+def _kept(keep: Keep, rank: int, row: dict[str, Any]) -> bool:
+    """Whether the result must hold this best row (the rank-th best of the whole sweep)."""
+    if keep.top_k is not None:
+        return rank < keep.top_k
+    if keep.where is not None:
+        column, op, number = keep.where
+        value = row.get(column)
+        return isinstance(value, int | float) and _COMPARE[op](value, number)
+    return True
+
+
+def _difference(claimed: dict[str, Any], stored: dict[str, Any]) -> str | None:
+    if list(claimed) != list(stored):
+        return f"columns {list(claimed)} where the result has {list(stored)}"
+    for column, value in claimed.items():
+        if not _same(value, stored[column]):
+            return f"{column}={value!r:.60} where the result holds {stored[column]!r:.60}"
+    return None
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal and of one type; floats bit for bit (-0.0 is not 0.0)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return (math.isnan(a) and math.isnan(b)) or (
+            a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+        )
+    return bool(a == b)
