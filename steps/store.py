@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
+import socket
 import tempfile
 import time
 import uuid
@@ -60,6 +62,49 @@ class Store(ABC):
     def list(self, prefix: str) -> list[str]:
         """Keys below `prefix`, sorted; temp files of unfinished writes are not listed."""
 
+    @abstractmethod
+    def probe(self) -> None:
+        """StoreError now if the store cannot take a run, rather than once per task later."""
+
+    def remove_stale_temps(self, prefix: str) -> int:
+        """Remove temp files below `prefix` left by writers that died (a kill -9); the count."""
+        return 0
+
+
+# A temp file names the host and process that write it, so that a later run can tell the
+# temp of a writer that died (removable) from one still being written (left alone).
+_TEMP_RE = re.compile(r"^\.(?P<target>.+)\.ttg-(?P<host>[^.]*)-(?P<pid>\d+)-[0-9a-f]{12}\.tmp$")
+_STAGING_PREFIX = "ttg-staging-"
+
+
+def _temp_tag() -> str:
+    host = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:64]
+    return f"ttg-{host}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
+def _writer_died(host: str, pid: int) -> bool:
+    """Only a writer on this host can be known dead; pid reuse errs on the side of keeping."""
+    if host != re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:64]:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    try:  # a killed writer whose parent died too stays a zombie until init reaps it
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")
+
+
+def _discard(path: Path) -> None:
+    """Remove a temp file if it is there. A cleanup never raises: on a read-only or full disk
+    its error would replace the one that explains what went wrong."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+
 
 def open_store(uri: str) -> Store:
     """The store a URI names; unsupported schemes are refused here, before any work."""
@@ -94,7 +139,7 @@ class FileStore(Store):
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create {target.parent}: {exc.strerror}") from None
-        temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+        temp = target.with_name(f".{target.name}.{_temp_tag()}.tmp")
         try:
             yield temp
             with temp.open("rb+") as handle:
@@ -103,7 +148,7 @@ class FileStore(Store):
         except OSError as exc:
             raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from None
         finally:
-            temp.unlink(missing_ok=True)
+            _discard(temp)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         with self.atomic_writer(key) as path:
@@ -137,6 +182,27 @@ class FileStore(Store):
             if path.is_file() and not path.name.startswith("."):
                 keys.append(path.relative_to(self.root).as_posix())
         return sorted(keys)
+
+    def probe(self) -> None:
+        """The root is a folder that can be written, or can be created as one."""
+        existing = self.root
+        while not existing.exists() and existing.parent != existing:
+            existing = existing.parent
+        if not existing.is_dir():
+            what = "is a file" if existing == self.root else f"is below a file ({existing})"
+            raise StoreError(f"store {self.root} {what}, not a folder")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise StoreError(f"store {self.root} cannot be written ({existing} is read-only)")
+
+    def remove_stale_temps(self, prefix: str) -> int:
+        base = self._path(prefix)
+        removed = 0
+        for path in base.rglob(".*.tmp") if base.is_dir() else ():
+            match = _TEMP_RE.match(path.name)
+            if match and _writer_died(match["host"], int(match["pid"])):
+                _discard(path)
+                removed += 1
+        return removed + _remove_stale_staging()
 
 
 # --- S3 ---------------------------------------------------------------------------------
@@ -248,7 +314,7 @@ class S3Store(Store):
 
     @contextlib.contextmanager
     def atomic_writer(self, key: str) -> Iterator[Path]:
-        handle, name = tempfile.mkstemp(prefix="ttg-", suffix=".part")
+        handle, name = tempfile.mkstemp(prefix=f"{_STAGING_PREFIX}{_temp_tag()}-", suffix=".part")
         os.close(handle)
         temp = Path(name)
         try:
@@ -264,7 +330,7 @@ class S3Store(Store):
                 lambda: self.client.fput_object(self.bucket, self._name(key), str(temp)),
             )
         finally:
-            temp.unlink(missing_ok=True)
+            _discard(temp)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         self._call(
@@ -304,6 +370,14 @@ class S3Store(Store):
         except ObjectNotFoundError:
             return False
         return True
+
+    def probe(self) -> None:
+        """A listing: HEAD responses carry no error code, so a missing bucket or bad keys
+        would read as "no such object"."""
+        self.list(".ttg-probe")
+
+    def remove_stale_temps(self, prefix: str) -> int:
+        return _remove_stale_staging()  # S3 objects appear whole; only local staging remains
 
     def list(self, prefix: str) -> list[str]:
         full = self._name(prefix).rstrip("/") + "/"
@@ -347,3 +421,20 @@ class _RangeReader(io.RawIOBase):
         buffer[: len(data)] = data
         self.pos += len(data)
         return len(data)
+
+
+_STAGING_RE = re.compile(
+    rf"^{_STAGING_PREFIX}ttg-(?P<host>[^.]*)-(?P<pid>\d+)-[0-9a-f]{{12}}-.*\.part$"
+)
+
+
+def _remove_stale_staging() -> int:
+    """S3 uploads are staged in the local temp folder: remove those of writers that died."""
+    removed = 0
+    with contextlib.suppress(OSError):
+        for path in Path(tempfile.gettempdir()).glob(f"{_STAGING_PREFIX}*.part"):
+            match = _STAGING_RE.match(path.name)
+            if match and _writer_died(match["host"], int(match["pid"])):
+                _discard(path)
+                removed += 1
+    return removed
