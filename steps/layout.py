@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-RUN_ID_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# \A...\Z, not ^...$: `$` also matches before a trailing newline, and callers use `.match`.
+RUN_ID_RE = re.compile(r"\A[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 
 
 def run_prefix(name: str, run_id: str) -> str:

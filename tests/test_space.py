@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from steps.space import Space, shard_range
-from steps.spec import parse_spec
+from steps.spec import SpecError, parse_spec
 
 MASK = (1 << 64) - 1
 
@@ -112,8 +112,8 @@ RANDOM_SPACES = {
 
 def decoded_rows(space: dict, samples: int = 1, seed: int = 7) -> list[dict]:
     s = Space(parse_spec(spec_with(space, samples, seed)))
-    columns = s.decode(0, s.rows)
-    return [{k: v[i].item() for k, v in columns.items()} for i in range(s.rows)]
+    columns = {name: values.tolist() for name, values in s.decode(0, s.rows).items()}
+    return [{k: v[i] for k, v in columns.items()} for i in range(s.rows)]
 
 
 @pytest.mark.parametrize("space", SPACES.values(), ids=SPACES.keys())
@@ -225,3 +225,80 @@ def test_shard_ranges_are_contiguous_and_balanced(rows: int, count: int) -> None
     assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
     sizes = [stop - start for start, stop in ranges]
     assert max(sizes) - min(sizes) <= 1
+
+
+# --- edge values decode exactly -------------------------------------------------------------
+
+
+def decoded(axis: dict, samples: int = 1) -> list:
+    s = Space(parse_spec(spec_with({"v": axis}, samples=samples)))
+    return s.decode(0, s.rows)["v"].tolist()
+
+
+def test_strings_decode_exactly_trailing_nuls_included() -> None:
+    values = ["a\x00", "a", "\x00", "", "b\x00\x00", "é\U0001f600\u2028"]
+    assert decoded({"values": values}) == values
+    drawn = decoded({"choice": ["a\x00", "a"]}, samples=200)
+    assert set(drawn) == {"a\x00", "a"}
+
+
+def test_a_long_string_value_costs_a_pointer_per_row_not_its_length() -> None:
+    s = Space(
+        parse_spec(spec_with({"v": {"values": ["x" * 20_000, "y"]}, "n": {"range": [0, 50_000]}}))
+    )
+    column = s.decode(0, s.rows)["v"]
+    assert column.dtype == object and column.nbytes == 8 * s.rows  # not 80 KB a row
+    assert column[0] == "x" * 20_000 and column[-1] == "y"
+
+
+def test_signed_zeros_and_int64_extremes_decode_exactly() -> None:
+    zeros = decoded({"values": [-0.0, 0.0]})
+    assert [math.copysign(1, z) for z in zeros] == [-1, 1]
+    extremes = [-(2**63), 2**63 - 1, 0]
+    assert decoded({"values": extremes}) == extremes
+    tiny_and_huge = [5e-324, -1.7976931348623157e308, 2.0**-1074 * 3]
+    assert decoded({"values": tiny_and_huge}) == tiny_and_huge
+
+
+def test_mixed_integers_and_floats_form_a_float_axis_only_when_exact() -> None:
+    assert decoded({"values": [1, 0.5, 2**53]}) == [1.0, 0.5, 2.0**53]
+    with pytest.raises(SpecError, match="not exactly a float64") as error:
+        parse_spec(spec_with({"v": {"values": [0.5, 2**53 + 1]}}))
+    assert error.value.field == "space.v.values[1]"
+
+
+@pytest.mark.parametrize(
+    "axis",
+    [
+        {"linspace": [-1.7e308, 1.7e308, 3]},
+        {"linspace": [-1.7e308, 1.7e308, 1]},
+        {"linspace": [1.7976931348623157e308, -1.7976931348623157e308, 2]},
+        {"uniform": [-1.7e308, 1.7e308]},
+        {"normal": [0.0, 1e308]},
+        {"normal": [1.7e308, 1e307]},
+        {"linspace": [0, 10**400, 3]},
+    ],
+)
+def test_an_axis_whose_float_arithmetic_overflows_is_refused(axis: dict) -> None:
+    with pytest.raises(SpecError) as error:
+        parse_spec(spec_with({"v": axis}))
+    assert error.value.field.startswith("space.v."), str(error.value)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "axis",
+    [
+        {"linspace": [-8.9e307, 8.9e307, 5]},
+        {"linspace": [1.7976931348623157e308, 0.0, 7]},
+        {"logspace": [-308, 308, 5]},
+        {"uniform": [-8.9e307, 8.9e307]},
+        {"normal": [0.0, 1e306]},
+        {"loguniform": [5e-324, 1e308]},
+    ],
+)
+def test_an_axis_near_the_float_limits_decodes_finite_values(axis: dict) -> None:
+    values = np.asarray(
+        decoded(axis, samples=1 if "linspace" in axis or "logspace" in axis else 2000)
+    )
+    assert np.isfinite(values).all()

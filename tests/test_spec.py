@@ -138,6 +138,27 @@ BAD_SPECS = {
     "keep where malformed": (with_(keep={"where": "f is small"}), "keep.where"),
     "keep unknown": (with_(keep="some"), "keep"),
     "too many rows": (with_(space={f"a{i}": {"range": [0, 1_000_000]} for i in range(4)}), "space"),
+    # rows with more than Python's 4,300 printable digits: the message must not format them
+    "rows past str() of an int": (
+        with_(space={f"a{i}": {"range": [0, 2**62]} for i in range(300)}),
+        "space",
+    ),
+    "name with a trailing newline": (with_(name="demo\n"), "name"),
+    "int64 overflow in values": (with_(space={"k": {"values": [2**63]}}), "space.k.values[0]"),
+    "linspace end not exactly a float": (
+        with_(space={"x": {"linspace": [0, 2**53 + 1, 3]}}),
+        "space.x.linspace[1]",
+    ),
+    "linspace end beyond float64": (
+        with_(space={"x": {"linspace": [0, 10**400, 3]}}),
+        "space.x.linspace[1]",
+    ),
+    "linspace span overflows": (
+        with_(space={"x": {"linspace": [-1.7e308, 1.7e308, 3]}}),
+        "space.x.linspace",
+    ),
+    "shards a huge hex literal": (with_(shards=16**5000), "shards"),
+    "a date is not a value": (with_(seed=__import__("datetime").date(2024, 1, 1)), "seed"),
 }
 
 
