@@ -1,0 +1,49 @@
+"""The parts of a spec besides its axes (steps.axis): the objective, which rows to keep, and the
+resources of each pod. Frozen values; steps.spec_validate builds them from a document, and
+`Keep` knows its own canonical form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["Keep", "Objective", "Resources"]
+
+
+@dataclass(frozen=True)
+class Objective:
+    column: str
+    goal: Literal["min", "max"]
+    top_k: int
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Kubernetes requests and limits for each pod; the old worker's defaults."""
+
+    cpu_request: str = "100m"
+    memory_request: str = "128Mi"
+    cpu_limit: str = "500m"
+    memory_limit: str = "256Mi"
+
+
+@dataclass(frozen=True)
+class Keep:
+    """Which rows the result keeps: all of them, the best `top_k` by the objective, or those
+    `where` a condition holds. The summary always covers every computed row."""
+
+    top_k: int | None = None
+    where: tuple[str, str, float] | None = None  # column, operator, number
+
+    @property
+    def everything(self) -> bool:
+        return self.top_k is None and self.where is None
+
+    def canonical(self) -> str | dict[str, Any]:
+        if self.top_k is not None:
+            return {"top_k": self.top_k}
+        if self.where is not None:
+            column, op, number = self.where
+            return {"where": f"{column} {op} {number!r}"}
+        return "all"
