@@ -42,8 +42,9 @@ ENTRYPOINT = "sweep"
 # The worker image's user (docker/Dockerfile) must match.
 RUN_AS_UID = 10001
 RUN_AS_GID = 10001
-# Output-parameter files live under /tmp (the emptyDir) and carry the run id and shard, so
-# that concurrent local runs, which share the host's /tmp, never read each other's.
+# Output-parameter files live under /tmp, the emptyDir: on a cluster each pod has its own, and
+# the local executor emulates that (a fresh private folder per attempt, removed after it), so
+# no run ever writes to the host's shared /tmp. The run id and shard keep the paths distinct.
 OUTPUTS_ROOT = "/tmp/ttg/{{workflow.name}}"
 COMPUTE_OUTPUTS = OUTPUTS_ROOT + "/shard-{{inputs.parameters.shard}}"
 REDUCE_OUTPUTS = OUTPUTS_ROOT + "/reduce"

@@ -14,11 +14,10 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from workflows.manifest import ManifestError, as_workflow, parse_workflow
+from workflows.manifest import ManifestError, as_workflow, parse_workflow, variables
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # fullmatch: `$` allows "x\n"
 SECRET_NAME = re.compile(r"(SECRET|PASSWORD|PASSWD|TOKEN|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL)", re.I)
-VARIABLE = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 METRIC_FORMS = re.compile(
     r"^(duration|status|exitCode|retries|workflow\.name|workflow\.parameters\.[-\w]+"
     r"|inputs\.parameters\.(?P<input>[-\w]+)|outputs\.parameters\.(?P<output>[-\w]+))$"
@@ -53,15 +52,15 @@ def _name_problems(
     problems = []
     metadata = manifest.get("metadata") or {}
     name = metadata.get("name") or str(metadata.get("generateName", "")).rstrip("-")
-    if not DNS_LABEL.match(str(name)):
+    if not DNS_LABEL.fullmatch(str(name)):
         problems.append(f"metadata: name {name!r} is not a DNS-1123 label")
     for index, template in templates:
-        if not DNS_LABEL.match(str(template.get("name", ""))):
+        if not DNS_LABEL.fullmatch(str(template.get("name", ""))):
             problems.append(
                 f"spec.templates[{index}].name: {template.get('name')!r} is not a DNS-1123 label"
             )
         for t, task in enumerate((template.get("dag") or {}).get("tasks") or []):
-            if not DNS_LABEL.match(str(task.get("name", ""))):
+            if not DNS_LABEL.fullmatch(str(task.get("name", ""))):
                 problems.append(
                     f"spec.templates[{index}].dag.tasks[{t}].name: {task.get('name')!r} is not a DNS-1123 label"
                 )
@@ -77,7 +76,7 @@ def _metric_problems(templates: list[tuple[int, Mapping[str, Any]]]) -> list[str
         for m, metric in enumerate((template.get("metrics") or {}).get("prometheus") or []):
             path = f"spec.templates[{index}].metrics.prometheus[{m}]"
             for text in _strings(metric):
-                for expression in VARIABLE.findall(text):
+                for expression in variables(text):  # linear, even on unclosed {{
                     form = METRIC_FORMS.match(expression)
                     if form is None:
                         problems.append(f"{path}: '{{{{{expression}}}}}' is not a metric variable")

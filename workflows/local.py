@@ -16,7 +16,19 @@ Rules specific to running locally:
   plus the container's ``env``; the caller's working directory unless ``workingDir`` is set.
   A command named ``python`` or ``python3`` runs with this interpreter (`sys.executable`);
   ``python -m MODULE`` is forked from a warm interpreter that has numpy and pyarrow imported
-  (`workflows.warm`; ``TTG_WARM_START=0`` turns it off). Paths in a manifest are host paths.
+  (`workflows.warm`; ``TTG_WARM_START=0`` turns it off).
+- Paths in a manifest are host paths, except under the mountPath of an ``emptyDir`` volume
+  (``spec.volumes``), which is emulated as Kubernetes gives it: each attempt (a pod) gets its
+  own empty folder, made with mode 0700 by `tempfile.mkdtemp` inside a private folder of the
+  run's, and removed after the attempt (its output parameters read first); the run's folder
+  goes when the run ends, however it ends (killed with SIGKILL, it is left to the next run,
+  which removes it). A path the manifest itself writes under such a mountPath in
+  ``command``, ``args``, ``env`` values, ``workingDir`` or an output's ``valueFrom.path``
+  names that folder instead (`workflows.manifest.substitute` says what counts as a path);
+  values substituted into a field are never rewritten, so a user's ``--store /tmp/runs``
+  passed as a workflow parameter stays a host path. Mounts of other volume kinds change
+  nothing: their paths are host paths. What an attempt leaves running in its process group
+  is killed when it ends, as its pod's containers would be.
 - ``secretKeyRef``: a secret key is read from the caller's environment variable named like the
   key, upper-cased, every non-alphanumeric character replaced by ``_`` (key ``aws-access-key``
   → ``AWS_ACCESS_KEY``). An unset variable refuses the manifest before any task starts,
@@ -32,6 +44,18 @@ Rules specific to running locally:
 - Retries: ``retryStrategy.limit`` extra attempts right away (``backoff`` is ignored). Policies
   ``Always`` and ``OnFailure`` (the default) retry a failed process; ``OnError`` and
   ``OnTransientError`` never do, because a local non-zero exit is a failure, not an error.
+- Time limits, as Argo's: a template's ``activeDeadlineSeconds`` bounds each attempt (it is
+  the pod's deadline), and an attempt past it is a failed attempt, retried like any other
+  (a pod killed at its deadline is Failed, which Argo retries under ``OnFailure`` and
+  ``Always``); its ``timeout`` (a duration, ``30s``, ``5m``) bounds the node from the moment
+  it takes a process slot, every attempt included, and ends the retries. The workflow's
+  ``spec.activeDeadlineSeconds`` and the caller's `timeout` bound the run: when one passes,
+  nothing new starts, running tasks are stopped as on an interrupt, and the run fails naming
+  it. A process past a limit gets SIGTERM for its process group, SIGKILL 3 s later (Kubernetes
+  waits the pod's grace period); warm-forked tasks are process groups like the rest.
+- Sizes: a loop of more than `MAX_LOOP_ITEMS` (100,000) items is refused before anything
+  starts when its items or its withSequence numbers come from literals or workflow
+  parameters, and fails its task, before any item exists, when they come from task outputs.
 - Logs: each attempt's stdout and stderr go to ``<log_dir>/<node id>.log`` (retries:
   ``.retry-N.log``); the last lines of a failed node's log are in `ExecutionResult.failure_logs`.
 - SIGINT / SIGTERM (when called from the main thread) stop new work, send SIGTERM to every
@@ -43,17 +67,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
+import heapq
 import json
 import os
 import re
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -61,22 +89,31 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from workflows.manifest import (
+    MAX_LOOP_ITEMS,
     Container,
     DagTask,
     ManifestError,
     Parameter,
+    Sequence,
     Template,
     UnresolvedError,
     Workflow,
+    clipped,
+    parse_duration,
     parse_workflow,
     scalar_text,
     secret_variable,
+    shown,
     substitute,
+    too_many_items,
+    variables,
 )
 from workflows.warm import WarmInterpreter, WarmStartError, WarmTask, discard, eligible, launch
 
 FAILURE_LOG_LINES = 20
 KILL_GRACE_SECONDS = 3.0
+RUN_FOLDER_PREFIX = "ttg-volumes-"  # in the temp folder: a run's emptyDir folders
+RUN_FOLDER_LOCK = ".ttg-volumes.lock"
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # what Kubernetes uses for generateName suffixes
 _PYTHON_COMMANDS = frozenset({"python", "python3"})
 
@@ -119,6 +156,7 @@ class ExecutionResult:
     log_dir: Path | None
     failure_logs: dict[str, str] = field(default_factory=dict)
     interrupted: bool = False
+    deadline: str | None = None  # the run's deadline that stopped it, e.g. "--timeout 60s"
 
 
 def execute(
@@ -128,26 +166,38 @@ def execute(
     observer: ExecutionObserver | None = None,
     log_dir: Path | None = None,
     warm_server: subprocess.Popen[bytes] | None = None,
+    timeout: float | None = None,
 ) -> ExecutionResult:
     """Check `manifest` completely, then run it; `ManifestError` means nothing ran.
 
     `warm_server`: a `workflows.warm.launch` already started for this run (else the run
-    starts one when its first `python -m` task is ready); it is stopped when the run ends."""
+    starts one when its first `python -m` task is ready); it is stopped when the run ends.
+    `timeout`: seconds the whole run may take, like ``spec.activeDeadlineSeconds`` (the
+    earlier of the two applies)."""
     workflow = parse_workflow(manifest)
     name = workflow_name(workflow)
     scope = global_scope(workflow, name, parameters or {})
     check_secrets(workflow, scope)
+    check_loops(workflow, scope)
     if parallel is not None and parallel < 1:
         raise ValueError(f"parallel must be at least 1, got {parallel}")
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
     limit = parallel if parallel is not None else os.cpu_count() or 1
     if workflow.parallelism is not None:
         limit = min(limit, workflow.parallelism)
     temporary_logs = log_dir is None
     if log_dir is None:
-        log_dir = Path(tempfile.mkdtemp(prefix=f"{name}.logs."))
+        log_dir = Path(tempfile.mkdtemp(prefix=f"{_safe_name(name)}.logs."))
     log_dir.mkdir(parents=True, exist_ok=True)
     engine = _Engine(workflow, name, scope, limit, observer or _NoObserver(), log_dir, warm_server)
-    succeeded = _run_loop(engine) and not engine.interrupted
+    engine.deadline = _run_deadline(workflow, timeout)
+    try:
+        succeeded = _run_loop(engine) and not engine.halted
+    finally:  # the emptyDir folders every attempt left (a killed one's), and the run's
+        _remove_tree(engine.volumes)
+        if engine.volumes_lock is not None:
+            os.close(engine.volumes_lock)
     kept_logs: Path | None = log_dir
     if succeeded and temporary_logs:  # nobody asked for them and nothing needs explaining
         shutil.rmtree(log_dir, ignore_errors=True)
@@ -160,6 +210,7 @@ def execute(
         log_dir=kept_logs,
         failure_logs=engine.failure_logs,
         interrupted=engine.interrupted,
+        deadline=engine.deadline_passed,
     )
 
 
@@ -178,7 +229,8 @@ def global_scope(workflow: Workflow, name: str, overrides: Mapping[str, str]) ->
         if key not in declared:
             known = ", ".join(declared) or "none"
             raise ManifestError(
-                f"spec.arguments.parameters: no parameter {key!r} to set (declared: {known})"
+                f"spec.arguments.parameters: no parameter {shown(key)} to set"
+                f" (declared: {clipped(known)})"
             )
     scope = {"workflow.name": name}
     for i, param in enumerate(workflow.parameters):
@@ -186,8 +238,8 @@ def global_scope(workflow: Workflow, name: str, overrides: Mapping[str, str]) ->
             value = overrides[param.name]
         elif param.value is None:
             raise ManifestError(
-                f"spec.arguments.parameters[{i}].value: parameter {param.name!r} has no value;"
-                f" supply one (-p {param.name}=VALUE)"
+                f"spec.arguments.parameters[{i}].value: parameter {shown(param.name)} has no value;"
+                f" supply one (-p {clipped(param.name)}=VALUE)"
             )
         else:
             value = substitute(param.value, {"workflow.name": name})
@@ -208,9 +260,45 @@ def check_secrets(workflow: Workflow, scope: Mapping[str, str]) -> None:
                 path = f"spec.templates[{indexes[template.name]}].container.env[{j}]"
                 raise ManifestError(
                     f"{path}.valueFrom.secretKeyRef: secret"
-                    f" {substitute(var.secret.name, scope)!r} key {key!r} is read locally from"
-                    f" environment variable {variable}, which is unset"
+                    f" {shown(substitute(var.secret.name, scope))} key {shown(key)} is read"
+                    f" locally from environment variable {clipped(variable)}, which is unset"
                 )
+
+
+def check_loops(workflow: Workflow, scope: Mapping[str, str]) -> None:
+    """Refuse, before anything runs, a withSequence over more than `MAX_LOOP_ITEMS` numbers
+    whose count, start and end come from literals and workflow parameters (``-p`` included);
+    one that depends on a task's outputs or a template's inputs is checked when it expands.
+    Nothing is materialised: the size is arithmetic."""
+    indexes = {name: i for i, name in enumerate(workflow.templates)}
+    for template in _reachable(workflow):
+        for j, task in enumerate(template.dag or ()):
+            seq = task.with_sequence
+            fields = [] if seq is None else [seq.count, seq.start, seq.end, seq.format]
+            if seq is None or any(
+                not name.startswith("workflow.")
+                for text in fields
+                if text is not None
+                for name in variables(text)
+            ):
+                continue
+            try:
+                _sequence_numbers(seq, scope)
+                _sequence_format(seq, scope)
+            except _TaskError as exc:
+                raise ManifestError(
+                    f"spec.templates[{indexes[template.name]}].dag.tasks[{j}].{exc}"
+                ) from None
+
+
+def _run_deadline(workflow: Workflow, timeout: float | None) -> tuple[float, str] | None:
+    """The run's deadline, in seconds from its start, and how a failure names it."""
+    limits = []
+    if workflow.deadline is not None:
+        limits.append((float(workflow.deadline), f"spec.activeDeadlineSeconds {workflow.deadline}"))
+    if timeout is not None:
+        limits.append((timeout, f"--timeout {timeout:g}s"))
+    return min(limits, key=lambda limit: limit[0]) if limits else None
 
 
 def _reachable(workflow: Workflow) -> list[Template]:
@@ -278,11 +366,54 @@ class _Launch:
     env: dict[str, str]
     cwd: Path
     outputs: tuple[tuple[str, Path, str | None], ...]
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """How often a container node may run and for how long (seconds; None: no limit)."""
+
     attempts: int
+    per_attempt: float | None  # activeDeadlineSeconds
+    node: float | None  # timeout, from the node's start, every attempt included
+    per_attempt_text: str
+    node_text: str
 
 
 class _TaskError(Exception):
     """A task that fails before its process can run (e.g. a withParam that is not a list)."""
+
+
+class _Schedule:
+    """A DAG's tasks as they become ready. Each waits on a count of unfinished dependencies,
+    so a DAG of n tasks costs O(n) bookkeeping in all, whatever its shape (a chain of
+    thousands included); ready tasks start in manifest order."""
+
+    def __init__(self, tasks: tuple[DagTask, ...]) -> None:
+        self.tasks = tasks
+        self.statuses: dict[str, _Status] = {}
+        self.results: dict[str, dict[str, str]] = {}
+        self._index = {task.name: i for i, task in enumerate(tasks)}
+        self._unfinished: dict[str, int] = {}
+        self._dependants: dict[str, list[str]] = {}
+        self._ready: list[int] = []
+        for i, task in enumerate(tasks):
+            dependencies = {dep.task for dep in task.depends}
+            self._unfinished[task.name] = len(dependencies)
+            for name in dependencies:
+                self._dependants.setdefault(name, []).append(task.name)
+            if not dependencies:
+                self._ready.append(i)
+
+    def next_ready(self) -> DagTask | None:
+        return self.tasks[heapq.heappop(self._ready)] if self._ready else None
+
+    def finish(self, name: str, status: _Status, outputs: dict[str, str]) -> None:
+        self.statuses[name] = status
+        self.results[name] = outputs
+        for dependant in self._dependants.get(name, ()):
+            self._unfinished[dependant] -= 1
+            if self._unfinished[dependant] == 0:
+                heapq.heappush(self._ready, self._index[dependant])
 
 
 class _Engine:
@@ -306,6 +437,10 @@ class _Engine:
         self.observer = observer
         self.log_dir = log_dir
         self.interrupted = False
+        self.deadline: tuple[float, str] | None = None  # seconds from the start, its name
+        self.deadline_passed: str | None = None
+        self.volumes: Path | None = None  # the run's private folder of emptyDir folders
+        self.volumes_lock: int | None = None  # held while the run lives (`_run_folder`)
         self.failed: list[str] = []
         self.failure_logs: dict[str, str] = {}
         self.top_outputs: dict[str, dict[str, str]] = {}
@@ -315,10 +450,24 @@ class _Engine:
         self._warm: asyncio.Task[WarmInterpreter | None] | None = None
         self._warm_process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def halted(self) -> bool:
+        """Whether new work must not start: an interrupt, or the run's deadline passed."""
+        return self.interrupted or self.deadline_passed is not None
+
     async def run(self) -> bool:
+        timer = None
+        if self.deadline is not None:
+            seconds, which = self.deadline
+            if seconds <= 0:  # Argo's way of stopping a workflow: nothing may start
+                self._deadline(which)
+                return False
+            timer = asyncio.get_running_loop().call_later(seconds, self._deadline, which)
         try:
             return await self._run()
         finally:
+            if timer is not None:
+                timer.cancel()
             if self.warm_server is not None:  # started for this run, which never needed it
                 discard(self.warm_server)
             if self._warm is not None:
@@ -355,22 +504,20 @@ class _Engine:
         dag = _DagRun(node_id, slots)
         scope = self._template_scope(inputs)
         tasks = template.dag or ()
-        statuses: dict[str, _Status] = {}
-        results: dict[str, dict[str, str]] = {}
-        waiting = list(tasks)
+        schedule = _Schedule(tasks)
         running: dict[asyncio.Task[_Outcome], DagTask] = {}
         while True:
-            if not (dag.failed or self.interrupted):
-                waiting = self._start_ready(waiting, statuses, results, scope, dag, running)
+            if not (dag.failed or self.halted):
+                self._start_ready(schedule, scope, dag, running)
             if not running:
                 break
             done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             for finished in done:
                 task = running.pop(finished)
                 outcome = finished.result()
-                statuses[task.name] = outcome.status
-                results[task.name] = outcome.outputs
+                schedule.finish(task.name, outcome.status, outcome.outputs)
                 dag.failed = dag.failed or outcome.status not in _OK
+        statuses, results = schedule.statuses, schedule.results
         if top:
             self.top_outputs = {
                 task.name: results[task.name]
@@ -383,34 +530,21 @@ class _Engine:
 
     def _start_ready(
         self,
-        waiting: list[DagTask],
-        statuses: dict[str, _Status],
-        results: dict[str, dict[str, str]],
+        schedule: _Schedule,
         scope: dict[str, str],
         dag: _DagRun,
         running: dict[asyncio.Task[_Outcome], DagTask],
-    ) -> list[DagTask]:
+    ) -> None:
         """Start every task whose dependencies are met; omit those that can never be met."""
-        progress = True
-        while progress:
-            progress = False
-            for task in list(waiting):
-                ready = _readiness(task, statuses)
-                if ready is None:
-                    continue
-                waiting.remove(task)
-                progress = True
-                if not ready:
-                    statuses[task.name] = _Status.OMITTED
-                    results[task.name] = {}
-                    continue
-                task_scope = dict(scope)
-                for other, outputs in results.items():
-                    for param, value in outputs.items():
-                        task_scope[f"tasks.{other}.outputs.parameters.{param}"] = value
-                job = asyncio.create_task(self._run_task(task, task_scope, dag))
-                running[job] = task
-        return waiting
+        while (task := schedule.next_ready()) is not None:
+            if not _readiness(task, schedule.statuses):
+                schedule.finish(task.name, _Status.OMITTED, {})
+                continue
+            task_scope = dict(scope)  # plus the outputs its fields read, and only those
+            for other in task.reads:
+                for param, value in schedule.results.get(other, {}).items():
+                    task_scope[f"tasks.{other}.outputs.parameters.{param}"] = value
+            running[asyncio.create_task(self._run_task(task, task_scope, dag))] = task
 
     async def _run_task(self, task: DagTask, scope: dict[str, str], dag: _DagRun) -> _Outcome:
         """One DAG task: a single child node, or one per loop item."""
@@ -450,7 +584,7 @@ class _Engine:
         """Resolve a child's arguments, then run it inside its DAG's parallelism slot."""
         try:
             arguments = {
-                p.name: _resolve(p.value or "", scope, f"argument {p.name!r}")
+                p.name: _resolve(p.value or "", scope, f"argument {shown(p.name)}")
                 for p in task.arguments
             }
             inputs = self._bind_inputs(template, arguments)
@@ -460,7 +594,7 @@ class _Engine:
         if template.container is not None:
             self.observer.task_added(node)
         async with dag.slots or contextlib.nullcontext():
-            if dag.failed or self.interrupted:
+            if dag.failed or self.halted:
                 return _Outcome(_Status.NOT_RUN)
             if template.container is not None:
                 return await self._run_leaf(template, inputs, node, dag)
@@ -474,13 +608,18 @@ class _Engine:
             text = _resolve(task.with_param, scope, "withParam")
             try:
                 values = json.loads(text)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # not JSON, or nested past the parser's stack
                 values = None
             if not isinstance(values, list):
-                raise _TaskError(f"withParam is not a JSON list: {text[:200]!r}")
-            return [_item(value) for value in values]
+                raise _TaskError(f"withParam is not a JSON list: {shown(text)}")
+            if len(values) > MAX_LOOP_ITEMS:
+                raise _TaskError(f"withParam: {too_many_items(len(values))}")
+            try:
+                return [_item(value) for value in values]
+            except RecursionError:
+                raise _TaskError("withParam: an item is nested too deeply") from None
         if task.with_sequence is not None:
-            return [_item(value) for value in _sequence(task, scope)]
+            return [_item(value) for value in _sequence(task.with_sequence, scope)]
         return None
 
     # -- containers --------------------------------------------------------------------------
@@ -488,23 +627,44 @@ class _Engine:
     async def _run_leaf(
         self, template: Template, inputs: dict[str, str], node: Node, dag: _DagRun
     ) -> _Outcome:
-        """Run a container's attempts inside a process slot; report to the observer."""
+        """Run a container's attempts inside a process slot, within its time limits; report
+        to the observer. Each attempt is a pod: it gets fresh emptyDir folders."""
         assert self.process_slots is not None
         async with self.process_slots:
-            if dag.failed or self.interrupted:
+            if dag.failed or self.halted:
                 return _Outcome(_Status.NOT_RUN)
             try:  # resolved only now: queued loop items hold no environment copies
-                launch = self._launch(template, inputs)
+                limits = _limits(template, self._template_scope(inputs))
+                pod, launch = self._prepare(template, inputs)
             except _TaskError as exc:
                 self._record_failure(node.id, str(exc))
                 return _Outcome(_Status.FAILED)
             self.observer.task_started(node)
+            clock = asyncio.get_running_loop()
+            ends = None if limits.node is None else clock.time() + limits.node
             succeeded, log_path = False, self._log_path(node, 0)
             outputs: dict[str, str] = {}
-            for attempt in range(launch.attempts):
+            for attempt in range(limits.attempts):
                 log_path = self._log_path(node, attempt)
-                succeeded, outputs = await self._attempt(launch, log_path)
-                if succeeded or self.interrupted:
+                limit, limit_name = limits.per_attempt, limits.per_attempt_text
+                if ends is not None and (limit is None or ends - clock.time() < limit):
+                    limit, limit_name = ends - clock.time(), limits.node_text
+                try:
+                    if attempt > 0:
+                        pod, launch = self._prepare(template, inputs)
+                    succeeded, outputs, late = await self._attempt(
+                        launch, log_path, limit, f"{limit_name} of template {shown(template.name)}"
+                    )
+                except _TaskError as exc:
+                    _note(log_path, str(exc))
+                    break
+                finally:
+                    _remove_tree(pod)
+                    pod = None
+                if succeeded or self.halted or (late and limit_name == limits.node_text):
+                    break
+                if ends is not None and clock.time() >= ends and attempt + 1 < limits.attempts:
+                    _note(log_path, f"not retried: {limits.node_text} has passed")
                     break
         self.observer.task_finished(node, succeeded, outputs)
         if not succeeded:
@@ -512,37 +672,76 @@ class _Engine:
             return _Outcome(_Status.FAILED)
         return _Outcome(_Status.SUCCEEDED, outputs)
 
-    def _launch(self, template: Template, inputs: dict[str, str]) -> _Launch:
+    def _prepare(self, template: Template, inputs: dict[str, str]) -> tuple[Path | None, _Launch]:
+        """One attempt's emptyDir folders (None: it mounts none) and what it runs."""
+        container = template.container
+        assert container is not None
+        pod, paths = self._pod(container)
+        try:
+            return pod, self._launch(template, inputs, pod, paths)
+        except _TaskError:
+            _remove_tree(pod)
+            raise
+
+    def _pod(self, container: Container) -> tuple[Path | None, dict[str, str]]:
+        """A fresh folder for each emptyDir volume the container mounts, as a new pod gets:
+        made by mkdtemp (mode 0700, a name nobody can guess) inside the run's own folder, so
+        no other user can plant a file or a symlink where a task writes."""
+        if not container.mounts:
+            return None, {}
+        try:
+            if self.volumes is None:
+                self.volumes, self.volumes_lock = _run_folder(self.name)
+            pod = Path(tempfile.mkdtemp(prefix="pod-", dir=self.volumes))
+            folders = {
+                name: f"volume-{i}"
+                for i, name in enumerate(dict.fromkeys(mount.volume for mount in container.mounts))
+            }
+            paths: dict[str, str] = {}
+            for mount in container.mounts:
+                folder = pod / folders[mount.volume] / mount.sub_path
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+                paths[mount.path] = str(folder)
+        except OSError as exc:
+            raise _TaskError(f"cannot make the emptyDir folders: {exc}") from None
+        return pod, paths
+
+    def _launch(
+        self, template: Template, inputs: dict[str, str], pod: Path | None, paths: dict[str, str]
+    ) -> _Launch:
         container = template.container
         assert container is not None
         scope = self._template_scope(inputs)
-        argv = [_resolve(arg, scope, "command") for arg in (*container.command, *container.args)]
+        argv = [
+            _resolve(arg, scope, "command", paths) for arg in (*container.command, *container.args)
+        ]
         if argv[0] in _PYTHON_COMMANDS:
             argv[0] = sys.executable
         cwd = Path.cwd()
         if container.working_dir is not None:
-            cwd = cwd / _resolve(container.working_dir, scope, "workingDir")
+            cwd = cwd / _resolve(container.working_dir, scope, "workingDir", paths)
+            if pod is not None and cwd.is_relative_to(pod):  # the runtime makes it, in a pod
+                try:
+                    cwd.mkdir(mode=0o700, parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise _TaskError(f"workingDir: cannot make {cwd}: {exc.strerror}") from None
         outputs = tuple(
             (
                 o.name,
-                cwd / _resolve(o.path, scope, o.name),
+                cwd / _resolve(o.path, scope, o.name, paths),
                 None if o.default is None else _resolve(o.default, scope, o.name),
             )
             for o in template.outputs
         )
-        return _Launch(
-            tuple(argv),
-            self._environment(container, scope),
-            cwd,
-            outputs,
-            _attempts(template, scope),
-        )
+        return _Launch(tuple(argv), self._environment(container, scope, paths), cwd, outputs)
 
-    def _environment(self, container: Container, scope: dict[str, str]) -> dict[str, str]:
+    def _environment(
+        self, container: Container, scope: dict[str, str], paths: dict[str, str]
+    ) -> dict[str, str]:
         env = dict(os.environ)
         for var in container.env:
             if var.secret is None:
-                env[var.name] = _resolve(var.value, scope, var.name)
+                env[var.name] = _resolve(var.value, scope, var.name, paths)
                 continue
             variable = secret_variable(substitute(var.secret.key, self.globals))
             if variable in os.environ:
@@ -551,30 +750,50 @@ class _Engine:
                 raise _TaskError(f"env {var.name}: environment variable {variable} is unset")
         return env
 
-    async def _attempt(self, launch: _Launch, log_path: Path) -> tuple[bool, dict[str, str]]:
-        """One process: run it with output to `log_path`, then read its output parameters."""
+    async def _attempt(
+        self, launch: _Launch, log_path: Path, limit: float | None, limit_name: str
+    ) -> tuple[bool, dict[str, str], bool]:
+        """One process: run it with output to `log_path`, at most `limit` seconds, then read
+        its output parameters. The third value says whether it was stopped at `limit`."""
+        if limit is not None and limit <= 0:  # as Argo, which creates no pod then
+            _note(log_path, f"failed: {limit_name} passed before the attempt could start")
+            return False, {}, True
         with log_path.open("wb") as log:
-            code = await self._spawn(launch, log)
+            code, late = await self._spawn(launch, log, limit)
+        if late:
+            _note(
+                log_path,
+                f"failed: exceeded {limit_name}; its process group got SIGTERM"
+                f" (SIGKILL {KILL_GRACE_SECONDS:g} s later)",
+            )
+            return False, {}, True
+        if self.deadline_passed is not None and code != 0:
+            _note(log_path, f"stopped: the run exceeded its deadline ({self.deadline_passed})")
+            return False, {}, False
         if code is None:
-            return False, {}
+            return False, {}, False
         if code != 0:
             _note(log_path, f"failed: {_exit_reason(code)}")
-            return False, {}
+            return False, {}, False
         try:
-            return True, _read_outputs(launch)
+            return True, _read_outputs(launch), False
         except _TaskError as exc:
             _note(log_path, str(exc))
-            return False, {}
+            return False, {}, False
 
-    async def _spawn(self, launch: _Launch, log: IO[bytes]) -> int | None:
-        """Start the process in its own session (so it can be killed as a group); wait.
+    async def _spawn(
+        self, launch: _Launch, log: IO[bytes], limit: float | None
+    ) -> tuple[int | None, bool]:
+        """Start the process in its own session (so it can be killed as a group); wait for
+        it, at most `limit` seconds (see `_bounded`). When it exits, what it left running in
+        its group is killed, as its pod's containers would be.
 
         A `python -m` task is forked from a warm interpreter when it can be (workflows/warm.py),
         else, or if that fails to start it, it is started the ordinary way."""
         module = eligible(launch.argv, launch.env)
         interpreter = await self._warm_interpreter() if module is not None else None
-        if self.interrupted:  # while waiting for the interpreter: start nothing new
-            return None
+        if self.halted:  # while waiting for the interpreter: start nothing new
+            return None, False
         if module is not None and interpreter is not None:
             try:
                 task = await interpreter.spawn(
@@ -583,7 +802,7 @@ class _Engine:
             except WarmStartError:
                 pass
             else:
-                return await self._wait_warm(task, Path(log.name))
+                return await self._wait_warm(task, Path(log.name), limit)
         try:
             process = await asyncio.create_subprocess_exec(
                 *launch.argv,
@@ -595,15 +814,16 @@ class _Engine:
                 start_new_session=True,
             )
         except OSError as exc:
-            log.write(f"[local executor] cannot start {launch.argv[0]!r}: {exc}\n".encode())
-            return None
+            log.write(f"[local executor] cannot start {shown(launch.argv[0])}: {exc}\n".encode())
+            return None, False
         self.processes.add(process)
-        if self.interrupted:  # the signal arrived while the process was being created
+        if self.halted:  # the signal arrived while the process was being created
             _kill_group(process.pid, signal.SIGTERM)
         try:
-            return await process.wait()
+            return await _bounded(process.pid, asyncio.ensure_future(process.wait()), limit)
         finally:
             self.processes.discard(process)
+            _kill_group(process.pid, signal.SIGKILL)
 
     async def _warm_interpreter(self) -> WarmInterpreter | None:
         """The run's warm interpreter, started by the first task that can use it."""
@@ -617,20 +837,22 @@ class _Engine:
     async def _connect(server: subprocess.Popen[bytes] | None) -> WarmInterpreter | None:
         return None if server is None else await WarmInterpreter.connect(server)
 
-    async def _wait_warm(self, task: WarmTask, log: Path) -> int | None:
+    async def _wait_warm(
+        self, task: WarmTask, log: Path, limit: float | None
+    ) -> tuple[int | None, bool]:
         self.warm_pids.add(task.pid)
-        if self.interrupted:
+        if self.halted:
             _kill_group(task.pid, signal.SIGTERM)
         try:
-            code = await task.exited
+            code, late = await _bounded(task.pid, task.exited, limit)
         finally:
             self.warm_pids.discard(task.pid)
-        if code is None:  # nobody can report on it now: stop it rather than leave it running
-            _kill_group(task.pid, signal.SIGKILL)
+        _kill_group(task.pid, signal.SIGKILL)  # what it left running; or itself, unwatched
+        if code is None and not late:  # nobody can report on it now
             _note(log, "the warm interpreter stopped; the task was killed, its status unknown")
-        return code
+        return code, late
 
-    # -- interrupts --------------------------------------------------------------------------
+    # -- interrupts and deadlines --------------------------------------------------------------
 
     def interrupt(self) -> None:
         """Stop new work; SIGTERM every process group, SIGKILL after a grace or a 2nd signal."""
@@ -638,6 +860,19 @@ class _Engine:
             self.kill_all(signal.SIGKILL)
             return
         self.interrupted = True
+        self._stop()
+
+    def _deadline(self, which: str) -> None:
+        """The run's deadline passed: fail the run naming it, and stop as on an interrupt."""
+        if self.halted:
+            return
+        self.deadline_passed = which
+        self._record_failure(
+            self.name, f"{which}: the run exceeded its deadline; running tasks were stopped"
+        )
+        self._stop()
+
+    def _stop(self) -> None:
         if self._warm is not None and not self._warm.done() and self._warm_process is not None:
             self._warm_process.kill()  # still importing: nothing to wait for
         self.kill_all(signal.SIGTERM)
@@ -646,9 +881,9 @@ class _Engine:
     def kill_all(self, sig: signal.Signals) -> None:
         for process in list(self.processes):
             if process.returncode is None:
-                _kill_group(process.pid, sig)
+                _kill_group(process.pid, sig, leader_alive=True)
         for pid in list(self.warm_pids):
-            _kill_group(pid, sig)
+            _kill_group(pid, sig, leader_alive=True)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -673,6 +908,9 @@ class _Engine:
         return self.log_dir / f"{safe}{suffix}"
 
     def _record_failure(self, node_id: str, log: str) -> None:
+        if node_id in self.failure_logs:  # the run's deadline, then its only task: one entry
+            self.failure_logs[node_id] += f"\n{log}"
+            return
         self.failed.append(node_id)
         self.failure_logs[node_id] = log
 
@@ -724,9 +962,18 @@ def _python_modules(workflow: Workflow) -> set[str]:
     return modules
 
 
-def _kill_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+def _kill_group(pid: int, sig: signal.Signals, leader_alive: bool = False) -> None:
+    """Signal the process group `pid` leads. `leader_alive`: the process itself is known not
+    to have exited, so if it does not lead a group yet (a warm fork that has not reached its
+    setsid under heavy load), it is signalled alone rather than missed."""
+    try:
         os.killpg(pid, sig)
+    except ProcessLookupError:
+        if leader_alive:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+    except PermissionError:
+        pass
 
 
 def _readiness(task: DagTask, statuses: Mapping[str, _Status]) -> bool | None:
@@ -742,11 +989,106 @@ def _readiness(task: DagTask, statuses: Mapping[str, _Status]) -> bool | None:
     return True
 
 
-def _resolve(text: str, scope: Mapping[str, str], what: str) -> str:
+def _resolve(
+    text: str, scope: Mapping[str, str], what: str, paths: Mapping[str, str] | None = None
+) -> str:
+    """`text` with its variables substituted and, with `paths`, the emptyDir paths it writes
+    pointed at the attempt's folders (`workflows.manifest.substitute`)."""
     try:
-        return substitute(text, scope)
+        return substitute(text, scope, paths)
     except UnresolvedError as exc:
-        raise _TaskError(f"{what}: cannot resolve '{{{{{exc.args[0]}}}}}'") from None
+        raise _TaskError(f"{what}: cannot resolve {shown('{{' + exc.args[0] + '}}')}") from None
+
+
+async def _bounded(
+    pid: int, exited: asyncio.Future[int | None], limit: float | None
+) -> tuple[int | None, bool]:
+    """Wait for a process group's leader to exit. Past `limit` seconds, SIGTERM the group and
+    SIGKILL it `KILL_GRACE_SECONDS` later, as the kubelet does a pod past its deadline; the
+    second value says whether that happened."""
+    if limit is None:
+        return await exited, False
+    try:
+        return await asyncio.wait_for(asyncio.shield(exited), limit), False
+    except TimeoutError:
+        pass
+    _kill_group(pid, signal.SIGTERM, leader_alive=not exited.done())
+    kill = asyncio.get_running_loop().call_later(
+        KILL_GRACE_SECONDS, lambda: _kill_group(pid, signal.SIGKILL, not exited.done())
+    )
+    try:
+        return await exited, True
+    finally:
+        kill.cancel()
+
+
+def _limits(template: Template, scope: Mapping[str, str]) -> _Limits:
+    """A container node's attempts and time limits, its variables resolved."""
+    per_attempt = node = None
+    per_attempt_text = node_text = ""
+    if template.deadline is not None:
+        text = _resolve(template.deadline, scope, "activeDeadlineSeconds").strip()
+        if not re.fullmatch(r"[-+]?[0-9]{1,12}", text) or int(text) <= 0:
+            raise _TaskError(
+                f"activeDeadlineSeconds: expected a positive number of seconds, got {shown(text)}"
+            )
+        per_attempt = float(int(text))
+        per_attempt_text = f"activeDeadlineSeconds {int(text)} (each attempt)"
+    if template.timeout is not None:
+        text = _resolve(template.timeout, scope, "timeout").strip()
+        try:
+            node = parse_duration(text)
+        except ValueError as exc:
+            raise _TaskError(f"timeout: {exc}") from None
+        node_text = f"timeout {text} (every attempt included)"
+    return _Limits(_attempts(template, scope), per_attempt, node, per_attempt_text, node_text)
+
+
+def _run_folder(name: str) -> tuple[Path, int]:
+    """The run's private folder for its attempts' emptyDir folders, in the temp folder, and
+    a lock on it held while the run lives. Folders of runs that died without removing theirs
+    (SIGKILL) go first: their lock is free (and a minute old, so that a run that has made its
+    lock file but not yet locked it is never taken for dead)."""
+    root = Path(tempfile.gettempdir())
+    for stale in root.glob(f"{RUN_FOLDER_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            info = stale.lstat()
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+                continue
+            lock = os.open(stale / RUN_FOLDER_LOCK, os.O_RDONLY | os.O_NOFOLLOW)
+            try:
+                if time.time() - os.fstat(lock).st_mtime > 60:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # OSError: a live run's
+                    _remove_tree(stale)
+            finally:
+                os.close(lock)
+    folder = Path(tempfile.mkdtemp(prefix=f"{RUN_FOLDER_PREFIX}{_safe_name(name)}."))
+    lock = os.open(folder / RUN_FOLDER_LOCK, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    return folder, lock
+
+
+def _safe_name(name: str) -> str:
+    """A workflow name made fit to start a file name (it is the user's: it may hold '/')."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:60]
+
+
+def _remove_tree(path: Path | None) -> None:
+    """Remove a folder a task wrote, even where it took away its own permissions."""
+    if path is None:
+        return
+
+    def retry(function: Any, failed: str, _: Any) -> None:
+        where = Path(failed)
+        with contextlib.suppress(OSError):
+            where.parent.chmod(0o700)
+            if where.is_dir() and not where.is_symlink():
+                where.chmod(0o700)
+                shutil.rmtree(where, ignore_errors=True)
+            else:
+                function(failed)
+
+    shutil.rmtree(path, onerror=retry)
 
 
 def _resolve_json(value: Any, scope: Mapping[str, str]) -> Any:
@@ -764,7 +1106,7 @@ def _input_value(param: Parameter, given: Mapping[str, str], scope: Mapping[str,
     if param.name in given:
         return given[param.name]
     if param.value is None:
-        raise _TaskError(f"input parameter {param.name!r} was not supplied")
+        raise _TaskError(f"input parameter {shown(param.name)} was not supplied")
     return _resolve(param.value, scope, param.name)
 
 
@@ -779,28 +1121,58 @@ def _item(value: Any) -> _Item:
     return _Item(text, label, variables)
 
 
-def _sequence(task: DagTask, scope: Mapping[str, str]) -> list[str]:
-    """``withSequence`` as Argo expands it: inclusive, counting down when end < start."""
-    seq = task.with_sequence
-    assert seq is not None
-    try:
-        start = int(_resolve(seq.start or "0", scope, "withSequence.start"))
-        if seq.count is not None:
-            count = int(_resolve(seq.count, scope, "withSequence.count"))
-            if count < 0:
-                raise _TaskError(f"withSequence.count is negative: {count}")
-            numbers = list(range(start, start + count))
-        else:
-            end = int(_resolve(seq.end or "0", scope, "withSequence.end"))
-            step = 1 if end >= start else -1
-            numbers = list(range(start, end + step, step))
-    except ValueError as exc:
-        raise _TaskError(f"withSequence: {exc}") from None
-    fmt = _resolve(seq.format, scope, "withSequence.format") if seq.format else "%d"
+def _sequence(seq: Sequence, scope: Mapping[str, str]) -> list[str]:
+    """``withSequence`` as Argo expands it: inclusive, counting down when end < start. Its
+    size is checked before a single number exists."""
+    numbers = _sequence_numbers(seq, scope)
+    fmt = _sequence_format(seq, scope)
     try:
         return [fmt % n for n in numbers]
     except (TypeError, ValueError) as exc:
-        raise _TaskError(f"withSequence.format {fmt!r}: {exc}") from None
+        raise _TaskError(f"withSequence.format: {shown(fmt)}: {exc}") from None
+
+
+def _sequence_numbers(seq: Sequence, scope: Mapping[str, str]) -> range:
+    """The numbers of a withSequence, lazily, once their count is known to be in bounds."""
+    start = _integer(seq.start or "0", scope, "withSequence.start")
+    if seq.count is not None:
+        count = _integer(seq.count, scope, "withSequence.count")
+        if count < 0:
+            raise _TaskError(f"withSequence.count: {count} is negative")
+        if count > MAX_LOOP_ITEMS:
+            raise _TaskError(f"withSequence.count: {too_many_items(count)}")
+        return range(start, start + count)
+    end = _integer(seq.end or "0", scope, "withSequence.end")
+    if abs(end - start) + 1 > MAX_LOOP_ITEMS:
+        raise _TaskError(f"withSequence.end: {too_many_items(abs(end - start) + 1)}")
+    step = 1 if end >= start else -1
+    return range(start, end + step, step)
+
+
+_FORMAT_WIDTH = re.compile(r"%[-+ #0]*([0-9]*)(?:\.([0-9]*))?")
+MAX_FORMAT_WIDTH = 1000  # of one withSequence number: "%01000000000d" would be a 1 GB item
+
+
+def _sequence_format(seq: Sequence, scope: Mapping[str, str]) -> str:
+    fmt = _resolve(seq.format, scope, "withSequence.format") if seq.format else "%d"
+    for width, precision in _FORMAT_WIDTH.findall(fmt):
+        if any(
+            len(digits) > 4 or int(digits or 0) > MAX_FORMAT_WIDTH for digits in (width, precision)
+        ):
+            raise _TaskError(
+                f"withSequence.format: {shown(fmt)} pads a number to more than"
+                f" {MAX_FORMAT_WIDTH} characters"
+            )
+    return fmt
+
+
+def _integer(text: str, scope: Mapping[str, str], what: str) -> int:
+    value = _resolve(text, scope, what).strip()
+    if not re.fullmatch(r"[-+]?[0-9]+", value):
+        raise _TaskError(f"{what}: expected an integer, got {shown(value)}")
+    if len(value) > 100:  # no loop is that long; and int() stops at 4,300 digits
+        raise _TaskError(f"{what}: {shown(value)} is too large")
+    return int(value)
 
 
 def _attempts(template: Template, scope: Mapping[str, str]) -> int:
@@ -808,8 +1180,8 @@ def _attempts(template: Template, scope: Mapping[str, str]) -> int:
     if retry is None or retry.policy in ("OnError", "OnTransientError"):
         return 1
     limit = _resolve(retry.limit, scope, "retryStrategy.limit")
-    if not limit.isdigit():
-        raise _TaskError(f"retryStrategy.limit is not a non-negative integer: {limit!r}")
+    if not re.fullmatch(r"[0-9]{1,9}", limit):  # Argo's is an int32
+        raise _TaskError(f"retryStrategy.limit is not a non-negative integer: {shown(limit)}")
     return 1 + int(limit)
 
 
@@ -821,7 +1193,7 @@ def _read_outputs(launch: _Launch) -> dict[str, str]:
         except OSError as exc:
             if default is None:
                 raise _TaskError(
-                    f"output parameter {name!r}: cannot read {path}: {exc.strerror}"
+                    f"output parameter {shown(name)}: cannot read {path}: {exc.strerror}"
                 ) from None
             text = default
         outputs[name] = text.removesuffix("\n")  # Argo trims exactly one trailing newline
@@ -837,7 +1209,7 @@ def _aggregate(template: Template, outputs: list[dict[str, str]]) -> dict[str, s
         for value in values:
             try:
                 decoded = json.loads(value)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # not JSON, or nested past the parser's stack
                 break
             if not isinstance(decoded, dict | list):
                 break

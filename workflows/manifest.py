@@ -14,29 +14,59 @@ Supported variables (whitespace inside the braces allowed, as in Argo):
 Cluster-only settings with no local effect are accepted and ignored; `IGNORED` lists them and
 is the one place to extend. Variables inside ignored settings are neither evaluated nor checked:
 they never reach a local process (template metrics, for instance, use ``{{status}}``).
+
+A manifest is untrusted input, so everything about it is bounded before it is walked, and a
+refusal echoes at most a short excerpt of a user's value (`shown`): the text (1.5 MiB, the
+most etcd stores in one object), the values once YAML aliases are expanded (an alias bomb of
+a few hundred bytes can stand for 10^9 of them; a self-referencing alias for infinitely many),
+their nesting (100 levels), loops (100,000 items: ten times the 10,000 shards a sweep may have)
+and template calls (99 templates deep, as Argo's controller, which fails a node at stack
+depth 100). Every walk of the model is iterative, so none of these can exhaust the stack.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
 import json
 import re
+import reprlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
 import yaml
 
 API_VERSION = "argoproj.io/v1alpha1"
 
+# Bounds on what a manifest may make the executor hold or walk (see the module docstring).
+MAX_MANIFEST_BYTES = 1536 * 1024  # etcd's default request limit: no cluster stores more
+MAX_MANIFEST_VALUES = 1_000_000  # mappings, lists and scalars, counted with aliases expanded
+MAX_VALUE_DEPTH = 100  # mappings and lists inside one another
+MAX_LOOP_ITEMS = 100_000  # items of one withItems / withParam / withSequence loop
+MAX_TEMPLATE_DEPTH = 99  # templates on one call chain, entrypoint and leaf included
+
 # Keys the local executor reads and honours, per kind of object.
 SUPPORTED: dict[str, frozenset[str]] = {
     "workflow": frozenset({"apiVersion", "kind", "metadata", "spec"}),
     "metadata": frozenset({"name", "generateName"}),
-    "spec": frozenset({"entrypoint", "arguments", "parallelism", "templates"}),
+    "spec": frozenset(
+        {"entrypoint", "arguments", "parallelism", "templates", "activeDeadlineSeconds", "volumes"}
+    ),
     "arguments": frozenset({"parameters"}),
     "argument": frozenset({"name", "value"}),
     "template": frozenset(
-        {"name", "inputs", "outputs", "dag", "container", "retryStrategy", "parallelism"}
+        {
+            "name",
+            "inputs",
+            "outputs",
+            "dag",
+            "container",
+            "retryStrategy",
+            "parallelism",
+            "activeDeadlineSeconds",
+            "timeout",
+        }
     ),
     "inputs": frozenset({"parameters"}),
     "input": frozenset({"name", "value", "default"}),
@@ -58,7 +88,8 @@ SUPPORTED: dict[str, frozenset[str]] = {
         }
     ),
     "withSequence": frozenset({"count", "start", "end", "format"}),
-    "container": frozenset({"command", "args", "env", "workingDir"}),
+    "container": frozenset({"command", "args", "env", "workingDir", "volumeMounts"}),
+    "volumeMount": frozenset({"name", "mountPath", "subPath"}),
     "env": frozenset({"name", "value", "valueFrom"}),
     "env.valueFrom": frozenset({"secretKeyRef"}),
     "secretKeyRef": frozenset({"name", "key", "optional"}),
@@ -74,8 +105,6 @@ IGNORED: dict[str, frozenset[str]] = {
             "podGC",
             "ttlStrategy",
             "securityContext",
-            "volumes",
-            "activeDeadlineSeconds",
             "podMetadata",
             "workflowMetadata",
             "podDisruptionBudget",
@@ -92,8 +121,6 @@ IGNORED: dict[str, frozenset[str]] = {
         {
             "metadata",
             "metrics",
-            "activeDeadlineSeconds",
-            "timeout",
             "nodeSelector",
             "tolerations",
             "affinity",
@@ -107,12 +134,12 @@ IGNORED: dict[str, frozenset[str]] = {
             "imagePullPolicy",
             "resources",
             "securityContext",
-            "volumeMounts",
             "ports",
             "name",
         }
     ),
     "retryStrategy": frozenset({"backoff"}),
+    "volumeMount": frozenset({"readOnly", "mountPropagation", "recursiveReadOnly"}),
     "argument": frozenset({"description"}),
     "input": frozenset({"description"}),
     "output": frozenset({"description"}),
@@ -120,9 +147,10 @@ IGNORED: dict[str, frozenset[str]] = {
 
 RETRY_POLICIES = frozenset({"Always", "OnFailure", "OnError", "OnTransientError"})
 
-_FIELD_NAME = re.compile(r"^[a-zA-Z0-9][-a-zA-Z0-9]*$")  # Argo's template and task names
-_PARAM_NAME = re.compile(r"^[-a-zA-Z0-9_]+$")  # Argo's parameter names
+_FIELD_NAME = re.compile(r"\A[a-zA-Z0-9][-a-zA-Z0-9]*\Z")  # Argo's template and task names
+_PARAM_NAME = re.compile(r"\A[-a-zA-Z0-9_]+\Z")  # Argo's parameter names
 _VARIABLE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+_TASK_OUTPUT = re.compile(r"\{\{\s*tasks\.([a-zA-Z0-9][-a-zA-Z0-9]*)\.outputs\.parameters\.")
 _DEPENDS_TERM = re.compile(r"^\s*([a-zA-Z0-9][-a-zA-Z0-9]*)(\.Succeeded)?\s*$")
 _FORMS = re.compile(
     r"^(?:workflow\.name"
@@ -180,11 +208,24 @@ class EnvVar:
 
 
 @dataclass(frozen=True)
+class Mount:
+    """A container's mount of an ``emptyDir`` volume: locally a folder private to each attempt.
+
+    `path` is the mountPath without a trailing slash; `sub_path` the folder of the volume
+    mounted there ("" for the whole volume)."""
+
+    volume: str
+    path: str
+    sub_path: str
+
+
+@dataclass(frozen=True)
 class Container:
     command: tuple[str, ...]
     args: tuple[str, ...]
     env: tuple[EnvVar, ...]
     working_dir: str | None
+    mounts: tuple[Mount, ...] = ()  # emptyDir mounts only: others are host paths locally
 
 
 @dataclass(frozen=True)
@@ -214,6 +255,7 @@ class DagTask:
     with_items: tuple[Any, ...] | None
     with_param: str | None
     with_sequence: Sequence | None
+    reads: frozenset[str] = frozenset()  # tasks whose outputs its fields use
 
     @property
     def looped(self) -> bool:
@@ -241,6 +283,9 @@ class Template:
     dag: tuple[DagTask, ...] | None
     retry: RetryStrategy | None
     parallelism: int | None
+    # Container templates only; strings because each may hold a variable.
+    deadline: str | None = None  # activeDeadlineSeconds: seconds per attempt (per pod)
+    timeout: str | None = None  # a duration ("30s", "5m") for the node, all attempts together
 
 
 @dataclass(frozen=True)
@@ -251,6 +296,7 @@ class Workflow:
     parameters: tuple[Parameter, ...]
     parallelism: int | None
     templates: Mapping[str, Template]
+    deadline: int | None = None  # spec.activeDeadlineSeconds
 
 
 def secret_variable(key: str) -> str:
@@ -258,33 +304,223 @@ def secret_variable(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9]", "_", key.upper())
 
 
-def substitute(text: str, values: Mapping[str, str]) -> str:
-    """Replace every ``{{name}}`` in one pass (values are not rescanned), as Argo does."""
+def substitute(text: str, values: Mapping[str, str], paths: Mapping[str, str] | None = None) -> str:
+    """Replace every ``{{name}}`` in one pass (values are not rescanned), as Argo does.
 
-    def replace(match: re.Match[str]) -> str:
+    `paths` maps folders (emptyDir mount paths) to the folders that stand for them locally.
+    Only the literal text is rewritten — what the manifest wrote, never a substituted value —
+    where a path starts (at the start, or after a space, a quote or one of ``=:,;|&<>([{``)
+    with such a folder and goes on at a component boundary (the end, ``/``, a space, a quote
+    or one of ``:,;|&<>)]}``): ``/tmp/out`` and ``--out=/tmp`` are rewritten for a mount at
+    ``/tmp``, but ``/tmpfile``, ``/var/tmp`` and ``{{inputs.parameters.dir}}/tmp`` are not."""
+
+    def value(match: re.Match[str]) -> str:
         name = match.group(1).strip()
         if name not in values:
             raise UnresolvedError(name)
         return values[name]
 
-    return _VARIABLE.sub(replace, text)
+    found = _find_variables(text)
+    edits = [(m.start(), m.end(), value(m)) for m in found]
+    if paths:
+        ends = [m.end() for m in found]
+        for m in _path_pattern(tuple(sorted(paths, key=len, reverse=True))).finditer(text):
+            i = bisect.bisect_right(ends, m.start())  # the first variable ending after it starts
+            if i == len(found) or found[i].start() >= m.end():  # not inside a variable
+                edits.append((m.start(), m.end(), paths[m.group(1)]))
+        edits.sort()
+    pieces: list[str] = []
+    position = 0
+    for start, end, replacement in edits:
+        pieces += [text[position:start], replacement]
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+@functools.lru_cache(maxsize=64)
+def _path_pattern(folders: tuple[str, ...]) -> re.Pattern[str]:
+    """Where a path starting with one of `folders` (longest first) is written in a string."""
+    alternatives = "|".join(re.escape(folder) for folder in folders)
+    before = r"""(?:^|(?<=[\s'"`=:,;|&<>(\[{]))"""
+    after = r"""(?=\Z|[/\s'"`:,;|&<>)\]}])"""
+    return re.compile(f"{before}({alternatives}){after}")
+
+
+def variables(text: str) -> list[str]:
+    """The names of the ``{{...}}`` variables in `text`, as written (stripped)."""
+    return [match.group(1).strip() for match in _find_variables(text)]
+
+
+def _find_variables(text: str) -> list[re.Match[str]]:
+    """The ``{{...}}`` in `text`, in linear time. A search for ``}}`` from each of n unclosed
+    ``{{`` would cost n^2 steps (minutes for a 200 KB string), so none runs past the last
+    ``}}``: before it, every ``{{`` finds its ``}}`` and the match consumes the scan."""
+    last = text.rfind("}}")
+    return [] if last < 0 else list(_VARIABLE.finditer(text, 0, last + 2))
+
+
+def shown(value: Any) -> str:
+    """A user's value as a message echoes it: its repr, cut to a few dozen characters, one
+    line. Every refusal formats user values with this, so a huge value cannot flood the
+    terminal (or take minutes to format)."""
+    try:
+        return _SHORT.repr(value)
+    except Exception:  # e.g. an int too long to convert to text
+        return f"<{type(value).__name__}>"
+
+
+def clipped(text: str) -> str:
+    """A user's text cut as `shown` cuts it, for a message that quotes it no further."""
+    return text if len(text) <= _SHORT.maxstring else shown(text)[1:-1]
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 80
+_SHORT.maxlong = 40
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 6
+_SHORT.maxlevel = 3
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_DURATION_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Go duration (``30s``, ``1h30m``, ``1.5m``, ``-5s``, ``0``), the format of
+    a template's ``timeout``; ValueError otherwise. A bare number of seconds is accepted too,
+    as Argo's controller accepts it at run time (its linter refuses one written literally)."""
+    rest = text.strip()
+    if re.fullmatch(r"[-+]?\d+", rest):
+        return float(int(rest))
+    sign = -1.0 if rest.startswith("-") else 1.0
+    rest = rest[1:] if rest[:1] in ("-", "+") else rest
+    seconds, position = 0.0, 0
+    while position < len(rest):
+        part = _DURATION_PART.match(rest, position)
+        if part is None:
+            break
+        seconds += float(part.group(1)) * _DURATION_UNITS[part.group(2)]
+        position = part.end()
+    if not rest or position < len(rest):
+        raise ValueError(f"{shown(text)} is not a duration such as '30s', '5m' or '1h30m'")
+    return sign * seconds
+
+
+def decode_manifest(data: bytes, source: str) -> str:
+    """The text of a manifest read as bytes; read at most ``MAX_MANIFEST_BYTES + 1`` of them,
+    so that an endless or huge input is refused without being read whole."""
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"{source}: {_too_large()}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(
+            f"{source}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+        ) from None
+
+
+def _too_large() -> str:
+    return (
+        f"larger than {MAX_MANIFEST_BYTES:,} bytes, the most a cluster stores in one object"
+        " (etcd's request limit)"
+    )
 
 
 def load_manifest(text: str) -> dict[str, Any]:
-    """Parse one YAML or JSON document into a mapping; anything else is a `ManifestError`."""
+    """Parse one YAML or JSON document into a mapping; anything else is a `ManifestError`.
+
+    Bounded in size (`MAX_MANIFEST_BYTES`) before parsing and in values, aliases expanded,
+    and nesting (`check_size`) after; libyaml parses it where it is installed (6x faster
+    than PyYAML's own parser, and it refuses nesting past 1,000 levels itself)."""
+    if len(text) * 4 > MAX_MANIFEST_BYTES and len(text.encode("utf-8", "replace")) > (
+        MAX_MANIFEST_BYTES
+    ):
+        raise ManifestError(f"manifest: {_too_large()}")
     try:
         documents = [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]
     except yaml.YAMLError as exc:
         raise ManifestError(f"manifest: not valid YAML or JSON: {_yaml_problem(exc)}") from None
+    except RecursionError:  # PyYAML's own parser recurses once per level of nesting
+        raise ManifestError(f"manifest: nested more than {MAX_VALUE_DEPTH} levels deep") from None
+    except (ValueError, OverflowError) as exc:  # a scalar no constructor takes: 5,000 digits
+        problem = (str(exc).splitlines() or [type(exc).__name__])[0]
+        if "integer string conversion" in problem:
+            problem = "an integer of more than 4,300 digits"
+        raise ManifestError(f"manifest: not valid YAML or JSON: {problem[:200]}") from None
     if len(documents) != 1:
         raise ManifestError(f"manifest: expected one document, found {len(documents)}")
     if not isinstance(documents[0], dict):
         raise ManifestError("manifest: expected a mapping (a Workflow object) at the top level")
+    check_size(documents[0])
     return documents[0]
+
+
+def check_size(manifest: Any) -> None:
+    """Refuse a manifest of more than `MAX_MANIFEST_VALUES` values once YAML aliases are
+    expanded, nested more than `MAX_VALUE_DEPTH` deep, or containing itself.
+
+    Aliases make a loaded manifest a graph that every later walk expands, so this counts what
+    those walks would visit, iteratively, and stops at the first value over a bound: an alias
+    bomb is refused after a million steps, whatever it stands for, and ``&a [*a]`` at once."""
+    count = 0
+    keys: list[Any] = []  # the path to the container being walked
+    open_ids: list[int] = []  # its ancestors (and itself), to find a value inside itself
+    on_path: set[int] = set()
+    stack: list[Iterator[tuple[Any, Any]]] = [iter([("", manifest)])]
+    while stack:
+        try:
+            key, value = next(stack[-1])
+        except StopIteration:
+            stack.pop()
+            if open_ids:
+                on_path.discard(open_ids.pop())
+                keys.pop()
+            continue
+        count += 1
+        if count > MAX_MANIFEST_VALUES:
+            _fail(
+                _key_path([*keys, key]),
+                f"the manifest holds more than {MAX_MANIFEST_VALUES:,} values once YAML aliases"
+                " are expanded",
+            )
+        if not isinstance(value, dict | list | tuple):
+            continue
+        if id(value) in on_path:
+            _fail(_key_path([*keys, key]), "contains itself (a self-referencing YAML alias)")
+        if len(open_ids) >= MAX_VALUE_DEPTH:
+            _fail(_key_path([*keys, key]), f"nested more than {MAX_VALUE_DEPTH} levels deep")
+        on_path.add(id(value))
+        open_ids.append(id(value))
+        keys.append(key)
+        stack.append(iter(value.items()) if isinstance(value, dict) else enumerate(value))
+
+
+def _key_path(keys: list[Any]) -> str:
+    """``spec.templates[0].name``; the middle of a very deep path elided."""
+    parts = [f"[{key}]" if isinstance(key, int) else f".{_short_key(key)}" for key in keys[1:]]
+    if len(parts) > 14:  # keys[0], skipped above, is the root's own (empty) key
+        parts = [*parts[:8], "...", *parts[-5:]]
+    return "".join(parts).lstrip(".") or "manifest"
+
+
+def _short_key(key: Any) -> str:
+    text = str(key) if isinstance(key, str) else shown(key)
+    return text if len(text) <= 60 else f"{text[:28]}...{text[-28:]}"
 
 
 def parse_workflow(manifest: Mapping[str, Any]) -> Workflow:
     """Check a loaded manifest against the subset; return it typed, or raise `ManifestError`."""
+    check_size(manifest)
     return _Parser().parse(as_workflow(manifest))
 
 
@@ -333,7 +569,13 @@ def as_workflow(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
     }
 
 
-class _Loader(yaml.SafeLoader):
+try:  # libyaml's parser where installed: 6x faster, and never deeper than 1,000 levels
+    from yaml import CSafeLoader as _SafeLoader
+except ImportError:  # pragma: no cover - PyYAML without libyaml
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
+
+
+class _Loader(_SafeLoader):
     """Safe YAML without timestamp resolution: Argo keeps ``2024-01-01`` a string."""
 
 
@@ -344,10 +586,11 @@ _Loader.yaml_implicit_resolvers = {
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    """The parser's complaint, cut short: it may quote the input (an alias or a tag)."""
+    problem = getattr(exc, "problem", None) or (str(exc).splitlines() or ["?"])[0]
     mark = getattr(exc, "problem_mark", None)
     where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-    return f"{problem}{where}"
+    return f"{problem[:200]}{where}"
 
 
 def _fail(path: str, message: str) -> NoReturn:
@@ -383,7 +626,7 @@ def _scalar(value: Any, path: str) -> str:
 
 def _int(value: Any, path: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        _fail(path, f"expected an integer >= {minimum}, got {value!r}")
+        _fail(path, f"expected an integer >= {minimum}, got {shown(value)}")
     return value
 
 
@@ -405,7 +648,8 @@ def _check_keys(obj: Mapping[str, Any], path: str, kind: str) -> None:
     allowed = SUPPORTED[kind] | IGNORED.get(kind, frozenset())
     for key in obj:
         if key not in allowed:
-            _fail(f"{path}.{key}" if path else str(key), "not supported by the local executor")
+            where = _short_key(key)
+            _fail(f"{path}.{where}" if path else where, "not supported by the local executor")
 
 
 @dataclass(frozen=True)
@@ -427,22 +671,26 @@ class _Parser:
         self.template_paths: dict[str, str] = {}
         self.task_paths: dict[tuple[str, str], str] = {}
         self.depends_field: dict[tuple[str, str], str] = {}
+        self.empty_dirs: frozenset[str] = frozenset()  # names of the emptyDir volumes
+        self.volumes: frozenset[str] = frozenset()  # names of all volumes
 
     def parse(self, raw: Mapping[str, Any]) -> Workflow:
         raw = _mapping(raw, "manifest")
         _check_keys(raw, "", "workflow")
         api = raw.get("apiVersion")
         if api != API_VERSION:
-            _fail("apiVersion", f"expected {API_VERSION!r}, got {api!r}")
+            _fail("apiVersion", f"expected {API_VERSION!r}, got {shown(api)}")
         if raw.get("kind") != "Workflow":
             _fail(
                 "kind",
-                f"{raw.get('kind')!r} is not supported by the local executor"
+                f"{shown(raw.get('kind'))} is not supported by the local executor"
                 " (Workflow, WorkflowTemplate or CronWorkflow)",
             )
         name, generate_name = self._metadata(_mapping(raw.get("metadata"), "metadata"))
         spec = _mapping(raw.get("spec"), "spec")
         _check_keys(spec, "spec", "spec")
+        self._volumes(spec.get("volumes"))
+        deadline = spec.get("activeDeadlineSeconds")
         workflow = Workflow(
             name=name,
             generate_name=generate_name,
@@ -452,9 +700,25 @@ class _Parser:
             if spec.get("parallelism") is None
             else _int(spec["parallelism"], "spec.parallelism", 1),
             templates=self._templates(spec.get("templates")),
+            deadline=None if deadline is None else _int(deadline, "spec.activeDeadlineSeconds", 0),
         )
         _Checker(workflow, self).check()
         return workflow
+
+    def _volumes(self, raw: Any) -> None:
+        """Only names and kinds matter locally: emptyDir is emulated, the rest are host paths."""
+        names: set[str] = set()
+        empty_dirs: set[str] = set()
+        for i, entry in enumerate(_list(raw or [], "spec.volumes")):
+            at = f"spec.volumes[{i}]"
+            name = _string(_mapping(entry, at).get("name"), f"{at}.name")
+            if name in names:
+                _fail(f"{at}.name", f"duplicate volume name {shown(name)}")
+            names.add(name)
+            if entry.get("emptyDir") is not None:
+                _mapping(entry["emptyDir"], f"{at}.emptyDir")  # medium, sizeLimit: no effect
+                empty_dirs.add(name)
+        self.volumes, self.empty_dirs = frozenset(names), frozenset(empty_dirs)
 
     def _metadata(self, metadata: dict[str, Any]) -> tuple[str | None, str | None]:
         _check_keys(metadata, "metadata", "metadata")
@@ -495,9 +759,9 @@ class _Parser:
             _check_keys(entry, at, kind)
             name = _string(entry.get("name"), f"{at}.name")
             if not _PARAM_NAME.match(name):
-                _fail(f"{at}.name", f"{name!r} is not a valid parameter name")
+                _fail(f"{at}.name", f"{shown(name)} is not a valid parameter name")
             if name in seen:
-                _fail(f"{at}.name", f"duplicate parameter {name!r}")
+                _fail(f"{at}.name", f"duplicate parameter {shown(name)}")
             seen.add(name)
             value: str | None = None
             for field in ("value", "default"):  # an input's `value` wins over its `default`
@@ -513,7 +777,7 @@ class _Parser:
             path = f"spec.templates[{i}]"
             template = self._template(_mapping(entry, path), path)
             if template.name in templates:
-                _fail(f"{path}.name", f"duplicate template name {template.name!r}")
+                _fail(f"{path}.name", f"duplicate template name {shown(template.name)}")
             templates[template.name] = template
             self.template_paths[template.name] = path
         return templates
@@ -522,7 +786,7 @@ class _Parser:
         _check_keys(raw, path, "template")
         name = _string(raw.get("name"), f"{path}.name")
         if not _FIELD_NAME.match(name):
-            _fail(f"{path}.name", f"{name!r} is not a valid template name")
+            _fail(f"{path}.name", f"{shown(name)} is not a valid template name")
         has_dag, has_container = raw.get("dag") is not None, raw.get("container") is not None
         if has_dag == has_container:
             _fail(path, "a template needs exactly one of 'dag' and 'container'")
@@ -534,6 +798,7 @@ class _Parser:
         if has_dag and retry is not None:
             _fail(f"{path}.retryStrategy", "only container templates can be retried locally")
         parallelism = raw.get("parallelism")
+        deadline, timeout = self._limits(raw, path, name, has_dag)
         return Template(
             name=name,
             inputs=inputs,
@@ -546,7 +811,40 @@ class _Parser:
             parallelism=None
             if parallelism is None
             else _int(parallelism, f"{path}.parallelism", 1),
+            deadline=deadline,
+            timeout=timeout,
         )
+
+    def _limits(
+        self, raw: dict[str, Any], path: str, template: str, has_dag: bool
+    ) -> tuple[str | None, str | None]:
+        """``activeDeadlineSeconds`` (an IntOrString) and ``timeout`` (a duration), as Argo's
+        linter takes them: on container templates only, literal or one variable."""
+        deadline, timeout = raw.get("activeDeadlineSeconds"), raw.get("timeout")
+        for key, value in (("activeDeadlineSeconds", deadline), ("timeout", timeout)):
+            if value is not None and has_dag:
+                _fail(f"{path}.{key}", "only container templates have one (as Argo)")
+        if deadline is not None:
+            at = f"{path}.activeDeadlineSeconds"
+            deadline = _scalar(deadline, at)
+            self.uses.append(_Use(at, deadline, "template", template))
+            literal = "{{" not in deadline
+            if literal and not (re.fullmatch(r"[-+]?\d+", deadline) and int(deadline) > 0):
+                _fail(at, f"expected a positive number of seconds, got {shown(deadline)}")
+            if not literal and not (deadline.startswith("{{") and deadline.endswith("}}")):
+                _fail(at, f"expected a number or one variable, got {shown(deadline)}")
+        if timeout is not None:
+            at = f"{path}.timeout"
+            timeout = _string(timeout, at)
+            self.uses.append(_Use(at, timeout, "template", template))
+            if "{{" not in timeout:
+                if re.fullmatch(r"\s*[-+]?\d+\s*", timeout):
+                    _fail(at, f"{shown(timeout)} needs a unit, such as '30s' or '5m' (as Argo)")
+                try:
+                    parse_duration(timeout)
+                except ValueError as exc:
+                    _fail(at, str(exc))
+        return deadline, timeout
 
     def _inputs(self, raw: Any, path: str, template: str) -> tuple[Parameter, ...]:
         if raw is None:
@@ -569,7 +867,7 @@ class _Parser:
             _check_keys(entry, at, "output")
             name = _string(entry.get("name"), f"{at}.name")
             if not _PARAM_NAME.match(name) or any(o.name == name for o in outputs):
-                _fail(f"{at}.name", f"{name!r} is not a valid, unique parameter name")
+                _fail(f"{at}.name", f"{shown(name)} is not a valid, unique parameter name")
             source = _mapping(entry.get("valueFrom"), f"{at}.valueFrom")
             _check_keys(source, f"{at}.valueFrom", "output.valueFrom")
             file = _string(source.get("path"), f"{at}.valueFrom.path")
@@ -587,13 +885,14 @@ class _Parser:
         raw = _mapping(raw, path)
         _check_keys(raw, path, "retryStrategy")
         limit = _scalar(raw.get("limit", "0"), f"{path}.limit")
-        if "{{" not in limit and not limit.isdigit():
-            _fail(f"{path}.limit", f"expected a non-negative integer, got {limit!r}")
+        if "{{" not in limit and not re.fullmatch(r"[0-9]{1,9}", limit):
+            _fail(f"{path}.limit", f"expected a non-negative integer, got {shown(limit)}")
         self.uses.append(_Use(f"{path}.limit", limit, "template", template))
         policy = raw.get("retryPolicy")
         if policy is not None and policy not in RETRY_POLICIES:
             _fail(
-                f"{path}.retryPolicy", f"expected one of {sorted(RETRY_POLICIES)}, got {policy!r}"
+                f"{path}.retryPolicy",
+                f"expected one of {sorted(RETRY_POLICIES)}, got {shown(policy)}",
             )
         return RetryStrategy(limit, policy)
 
@@ -617,7 +916,34 @@ class _Parser:
                 for i, entry in enumerate(_list(raw.get("env") or [], f"{path}.env"))
             ),
             working_dir=working_dir,
+            mounts=self._mounts(raw.get("volumeMounts"), f"{path}.volumeMounts"),
         )
+
+    def _mounts(self, raw: Any, path: str) -> tuple[Mount, ...]:
+        """The container's emptyDir mounts; mounts of other volumes are not looked into."""
+        mounts: list[Mount] = []
+        for i, entry in enumerate(_list(raw or [], path)):
+            at = f"{path}[{i}]"
+            entry = _mapping(entry, at)
+            name = _string(entry.get("name"), f"{at}.name")
+            if name not in self.volumes:
+                _fail(f"{at}.name", f"no volume {shown(name)} in spec.volumes")
+            if name not in self.empty_dirs:
+                continue  # a host path locally, as before: nothing to emulate
+            _check_keys(entry, at, "volumeMount")
+            folder = _string(entry.get("mountPath"), f"{at}.mountPath").rstrip("/")
+            if not folder.startswith("/") or "{{" in folder:
+                _fail(f"{at}.mountPath", f"expected an absolute path, got {shown(folder or '/')}")
+            if any(m.path == folder for m in mounts):
+                _fail(f"{at}.mountPath", f"{shown(folder)} is mounted twice")
+            sub_path = _string(entry.get("subPath", ""), f"{at}.subPath").strip("/")
+            if "{{" in sub_path or ".." in sub_path.split("/"):
+                _fail(
+                    f"{at}.subPath",
+                    f"expected a relative path inside the volume, got {shown(sub_path)}",
+                )
+            mounts.append(Mount(name, folder, sub_path))
+        return tuple(mounts)
 
     def _strings(self, raw: Any, path: str, template: str) -> tuple[str, ...]:
         items = _list(raw or [], path)
@@ -656,11 +982,13 @@ class _Parser:
         raw = _mapping(raw, path)
         _check_keys(raw, path, "dag")
         tasks: list[DagTask] = []
+        names: set[str] = set()
         for i, entry in enumerate(_list(raw.get("tasks") or [], f"{path}.tasks")):
             at = f"{path}.tasks[{i}]"
             task = self._task(_mapping(entry, at), at, template)
-            if any(t.name == task.name for t in tasks):
-                _fail(f"{at}.name", f"duplicate task name {task.name!r}")
+            if task.name in names:
+                _fail(f"{at}.name", f"duplicate task name {shown(task.name)}")
+            names.add(task.name)
             tasks.append(task)
             self.task_paths[(template, task.name)] = at
             self.depends_field[(template, task.name)] = (
@@ -673,9 +1001,10 @@ class _Parser:
 
     def _task(self, raw: dict[str, Any], path: str, template: str) -> DagTask:
         _check_keys(raw, path, "task")
+        first_use = len(self.uses)
         name = _string(raw.get("name"), f"{path}.name")
         if not _FIELD_NAME.match(name):
-            _fail(f"{path}.name", f"{name!r} is not a valid task name")
+            _fail(f"{path}.name", f"{shown(name)} is not a valid task name")
         loops = [
             key for key in ("withItems", "withParam", "withSequence") if raw.get(key) is not None
         ]
@@ -697,7 +1026,7 @@ class _Parser:
         if raw.get("withParam") is not None:
             with_param = _string(raw["withParam"], f"{path}.withParam")
             self.uses.append(_Use(f"{path}.withParam", with_param, "task", template, name))
-        return DagTask(
+        task = DagTask(
             name=name,
             template=_string(raw.get("template"), f"{path}.template"),
             arguments=arguments,
@@ -708,6 +1037,12 @@ class _Parser:
                 raw.get("withSequence"), f"{path}.withSequence", template, name
             ),
         )
+        reads = {
+            match.group(1)
+            for use in self.uses[first_use:]
+            for match in _TASK_OUTPUT.finditer(use.text)
+        }
+        return replace(task, reads=frozenset(reads))
 
     def _depends(self, raw: dict[str, Any], path: str) -> tuple[Dependency, ...]:
         if raw.get("depends") is not None and raw.get("dependencies") is not None:
@@ -725,7 +1060,7 @@ class _Parser:
         if not all(terms):
             _fail(
                 f"{path}.depends",
-                f"only task names joined by '&&' are supported, got {expression!r}",
+                f"only task names joined by '&&' are supported, got {shown(expression)}",
             )
         return tuple(Dependency(m.group(1), m.group(2) is not None) for m in terms if m)
 
@@ -733,6 +1068,8 @@ class _Parser:
         if raw is None:
             return None
         items = _list(raw, path)
+        if len(items) > MAX_LOOP_ITEMS:
+            _fail(path, too_many_items(len(items)))
         for i, item in enumerate(items):
             if item is None:
                 _fail(f"{path}[{i}]", "null items are not supported")
@@ -754,31 +1091,68 @@ class _Parser:
             text = fields[key] or ""
             self.uses.append(_Use(f"{path}.{key}", text, "task", template, task))
             if key != "format" and "{{" not in text and not re.fullmatch(r"-?\d+", text.strip()):
-                _fail(f"{path}.{key}", f"expected an integer, got {text!r}")
+                _fail(f"{path}.{key}", f"expected an integer, got {shown(text)}")
         if (fields["count"] is None) == (fields["end"] is None):
             _fail(path, "needs exactly one of 'count' and 'end' (as Argo)")
+        self._sequence_size(fields, path)
         return Sequence(fields["count"], fields["start"], fields["end"], fields["format"])
+
+    @staticmethod
+    def _sequence_size(fields: Mapping[str, str | None], path: str) -> None:
+        """Refuse a literal sequence of more than `MAX_LOOP_ITEMS` numbers, by arithmetic.
+        (One sized by workflow parameters is refused as soon as they are known, by the
+        executor; one sized by task outputs when it expands.)"""
+        texts = [fields[key] or "0" for key in ("start", "count", "end")]
+        if any("{{" in text for text in texts):
+            return
+        key = "count" if fields["count"] is not None else "end"
+        if any(len(text.strip()) > 100 for text in texts):
+            _fail(f"{path}.{key}", f"{shown(fields[key])} is too large")
+        start, count, end = (int(text) for text in texts)
+        size = count if fields["count"] is not None else abs(end - start) + 1
+        if size > MAX_LOOP_ITEMS:
+            _fail(f"{path}.{key}", too_many_items(size))
 
 
 def _strings_in(value: Any, path: str) -> Iterator[tuple[str, str]]:
-    """Every string inside a JSON-like value, with its path."""
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, dict):
-        for key, inner in value.items():
-            yield from _strings_in(inner, f"{path}.{key}")
-    elif isinstance(value, list):
-        for i, inner in enumerate(value):
-            yield from _strings_in(inner, f"{path}[{i}]")
+    """Every string inside a JSON-like value, with its path, in document order."""
+    stack = [(path, value)]
+    while stack:
+        at, current = stack.pop()
+        if isinstance(current, str):
+            yield at, current
+        elif isinstance(current, dict):
+            stack.extend(reversed([(f"{at}.{_short_key(k)}", v) for k, v in current.items()]))
+        elif isinstance(current, list):
+            stack.extend(reversed([(f"{at}[{i}]", v) for i, v in enumerate(current)]))
+
+
+def too_many_items(items: int) -> str:
+    """Why a loop of `items` items is refused."""
+    return f"{items:,} items, more than the {MAX_LOOP_ITEMS:,} one loop may have locally"
+
+
+def _chain(names: list[str]) -> str:
+    """``a -> b -> c``, eliding the middle of a long chain."""
+    if len(names) > 8:
+        names = [*names[:4], "...", *names[-3:]]
+    return " -> ".join(_short_key(name) for name in names)
 
 
 class _Checker:
-    """Whole-model checks: references, dependency graphs, recursion, variables in scope."""
+    """Whole-model checks: references, dependency graphs, recursion, variables in scope.
+
+    Every graph walk is iterative and linear: a DAG of thousands of tasks or a template chain
+    thousands deep is checked in milliseconds, without exhausting the stack."""
 
     def __init__(self, workflow: Workflow, parser: _Parser) -> None:
         self.wf = workflow
         self.parser = parser
-        self.ancestors: dict[tuple[str, str], set[str]] = {}
+        self.tasks: dict[tuple[str, str], DagTask] = {
+            (template.name, task.name): task
+            for template in workflow.templates.values()
+            for task in template.dag or ()
+        }
 
     def check(self) -> None:
         self._entrypoint()
@@ -786,168 +1160,232 @@ class _Checker:
             if template.dag is not None:
                 self._dag(template, template.dag)
         self._recursion()
+        self._depth()
         for use in self.parser.uses:
             self._variables(use)
 
     def _entrypoint(self) -> None:
         entry = self.wf.templates.get(self.wf.entrypoint)
         if entry is None:
-            _fail("spec.entrypoint", f"unknown template {self.wf.entrypoint!r}")
+            _fail("spec.entrypoint", f"unknown template {shown(self.wf.entrypoint)}")
         declared = {p.name for p in self.wf.parameters}
         for param in entry.inputs:
             if param.value is None and param.name not in declared:
                 _fail(
                     "spec.entrypoint",
-                    f"template {entry.name!r} needs input parameter {param.name!r}: declare it in"
-                    " spec.arguments.parameters or give it a default",
+                    f"template {shown(entry.name)} needs input parameter {shown(param.name)}:"
+                    " declare it in spec.arguments.parameters or give it a default",
                 )
 
     def _dag(self, template: Template, tasks: tuple[DagTask, ...]) -> None:
-        by_name = {task.name: task for task in tasks}
+        names = {task.name for task in tasks}
         for task in tasks:
             path = self.parser.task_paths[(template.name, task.name)]
             called = self.wf.templates.get(task.template)
             if called is None:
-                _fail(f"{path}.template", f"unknown template {task.template!r}")
+                _fail(f"{path}.template", f"unknown template {shown(task.template)}")
             given = {p.name for p in task.arguments}
             for param in called.inputs:
                 if param.value is None and param.name not in given:
                     _fail(
                         f"{path}.arguments",
-                        f"template {called.name!r} needs parameter {param.name!r}",
+                        f"template {shown(called.name)} needs parameter {shown(param.name)}",
                     )
             for dep in task.depends:
-                if dep.task not in by_name:
+                if dep.task not in names:
                     field = self.parser.depends_field[(template.name, task.name)]
-                    _fail(f"{path}.{field}", f"unknown task {dep.task!r}")
-        for task in tasks:
-            self.ancestors[(template.name, task.name)] = self._ancestors(template, task, by_name)
+                    _fail(f"{path}.{field}", f"unknown task {shown(dep.task)}")
+        self._cycles(template, tasks)
 
-    def _ancestors(
-        self, template: Template, task: DagTask, by_name: Mapping[str, DagTask]
-    ) -> set[str]:
-        """All tasks `task` waits for, refusing cycles (Argo would never start them)."""
-        seen: set[str] = set()
-        trail: list[str] = [task.name]
+    def _cycles(self, template: Template, tasks: tuple[DagTask, ...]) -> None:
+        """Refuse a dependency cycle (Argo would never start it): one depth-first walk over
+        the DAG, tasks in order; the cycle is named from the first of its tasks reached."""
+        done: set[str] = set()
+        for root in tasks:
+            if root.name in done:
+                continue
+            trail = [root.name]
+            on_trail = {root.name}
+            stack = [iter(root.depends)]
+            while stack:
+                dep = next(stack[-1], None)
+                if dep is None:
+                    stack.pop()
+                    finished = trail.pop()
+                    on_trail.discard(finished)
+                    done.add(finished)
+                    continue
+                if dep.task in on_trail:
+                    cycle = trail[trail.index(dep.task) :]
+                    path = self.parser.task_paths[(template.name, dep.task)]
+                    _fail(f"{path}.depends", f"dependency cycle {_chain([*cycle, dep.task])}")
+                if dep.task not in done:
+                    trail.append(dep.task)
+                    on_trail.add(dep.task)
+                    stack.append(iter(self.tasks[(template.name, dep.task)].depends))
 
-        def visit(current: DagTask) -> None:
-            for dep in current.depends:
-                if dep.task == task.name:
-                    cycle = " -> ".join([*trail, task.name])
-                    path = self.parser.task_paths[(template.name, task.name)]
-                    _fail(f"{path}.depends", f"dependency cycle {cycle}")
+    def _depends_on(self, template: str, task: str, other: str) -> bool:
+        """Whether `task` waits for `other`, directly or through others: a walk back along
+        the dependencies that stops as soon as it meets `other`."""
+        seen = {task}
+        pending = [task]
+        while pending:
+            for dep in self.tasks[(template, pending.pop())].depends:
+                if dep.task == other:
+                    return True
                 if dep.task not in seen:
                     seen.add(dep.task)
-                    trail.append(dep.task)
-                    visit(by_name[dep.task])
-                    trail.pop()
-
-        visit(task)
-        return seen
+                    pending.append(dep.task)
+        return False
 
     def _recursion(self) -> None:
         """Refuse templates that call themselves: without `when`, recursion never ends."""
         done: set[str] = set()
-
-        def visit(name: str, stack: list[str]) -> None:
-            template = self.wf.templates[name]
-            for task in template.dag or ():
-                if task.template in stack:
-                    path = self.parser.task_paths[(name, task.name)]
-                    loop = " -> ".join([*stack, task.template])
+        for root in self.wf.templates:
+            if root in done:
+                continue
+            trail = [root]
+            on_trail = {root}
+            stack = [iter(self.wf.templates[root].dag or ())]
+            while stack:
+                task = next(stack[-1], None)
+                if task is None:
+                    stack.pop()
+                    finished = trail.pop()
+                    on_trail.discard(finished)
+                    done.add(finished)
+                    continue
+                if task.template in on_trail:
+                    path = self.parser.task_paths[(trail[-1], task.name)]
+                    loop = _chain([*trail[trail.index(task.template) :], task.template])
                     _fail(f"{path}.template", f"recursive templates are not supported ({loop})")
                 if task.template not in done:
-                    visit(task.template, [*stack, task.template])
-            done.add(name)
+                    trail.append(task.template)
+                    on_trail.add(task.template)
+                    stack.append(iter(self.wf.templates[task.template].dag or ()))
 
-        for name in self.wf.templates:
-            if name not in done:
-                visit(name, [name])
+    def _depth(self) -> None:
+        """Refuse a call chain of more than `MAX_TEMPLATE_DEPTH` templates from the entrypoint:
+        Argo's controller fails the node at stack depth 100 (maxAllowedStackDepth)."""
+        depth: dict[str, int] = {}  # the longest chain from a template down, itself included
+        stack = [self.wf.entrypoint]
+        while stack:
+            name = stack[-1]
+            callees = [
+                t.template for t in self.wf.templates[name].dag or () if t.template not in depth
+            ]
+            if name in depth or not callees:
+                stack.pop()
+                if name not in depth:
+                    calls = self.wf.templates[name].dag or ()
+                    depth[name] = 1 + max((depth[t.template] for t in calls), default=0)
+                continue
+            stack.extend(dict.fromkeys(callees))
+        if depth[self.wf.entrypoint] <= MAX_TEMPLATE_DEPTH:
+            return
+        name, level = self.wf.entrypoint, 1
+        while True:  # follow the deepest chain to the call that goes one template too deep
+            task = max(self.wf.templates[name].dag or (), key=lambda t: depth[t.template])
+            if level == MAX_TEMPLATE_DEPTH:
+                path = self.parser.task_paths[(name, task.name)]
+                _fail(
+                    f"{path}.template",
+                    f"templates nest {depth[self.wf.entrypoint]} deep from the entrypoint,"
+                    f" more than the {MAX_TEMPLATE_DEPTH} Argo runs (its controller stops at a"
+                    " stack depth of 100)",
+                )
+            name, level = task.template, level + 1
 
     def _variables(self, use: _Use) -> None:
-        remainder = _VARIABLE.sub("", use.text)
-        if "{{" in remainder:
-            _fail(use.path, f"unterminated '{{{{' in {use.text!r}")
-        for match in _VARIABLE.finditer(use.text):
+        found = _find_variables(use.text)
+        starts = [*(m.start() for m in found), len(use.text)]
+        gaps = zip([0, *(m.end() for m in found)], starts, strict=True)
+        if any("{{" in use.text[start:end] for start, end in gaps):
+            _fail(use.path, f"unterminated '{{{{' in {shown(use.text)}")
+        for match in found:
             self._variable(match.group(1).strip(), use)
 
     def _variable(self, name: str, use: _Use) -> None:
-        shown = "{{" + name + "}}"
+        written = "{{" + name + "}}"
         if name.startswith("="):
             _fail(
                 use.path,
-                f"{shown!r}: expression templates ({{{{=...}}}}) are not supported by the local executor",
+                f"{shown(written)}: expression templates ({{{{=...}}}}) are not supported by the local executor",
             )
         form = _FORMS.match(name)
         if form is None:
             _fail(
                 use.path,
-                f"{shown!r} is not supported by the local executor (supported: {_SUPPORTED_FORMS})",
+                f"{shown(written)} is not supported by the local executor (supported: {_SUPPORTED_FORMS})",
             )
         if form["wp"] is not None:
             if use.scope == "arguments":
                 _fail(
                     use.path,
-                    f"{shown!r}: only {{{{workflow.name}}}} is available in workflow parameters",
+                    f"{shown(written)}: only {{{{workflow.name}}}} is available in workflow parameters",
                 )
             if form["wp"] not in {p.name for p in self.wf.parameters}:
                 _fail(
                     use.path,
-                    f"{shown!r}: no workflow parameter {form['wp']!r} in spec.arguments.parameters",
+                    f"{shown(written)}: no workflow parameter {shown(form['wp'])} in spec.arguments.parameters",
                 )
         elif form["ip"] is not None:
-            self._input_variable(form["ip"], shown, use)
+            self._input_variable(form["ip"], written, use)
         elif form["item"] is not None:
-            self._item_variable(form["ik"], shown, use)
+            self._item_variable(form["ik"], written, use)
         elif form["t"] is not None:
-            self._task_variable(form["t"], form["tp"], shown, use)
+            self._task_variable(form["t"], form["tp"], written, use)
 
-    def _input_variable(self, param: str, shown: str, use: _Use) -> None:
+    def _input_variable(self, param: str, written: str, use: _Use) -> None:
         if use.template is None or use.scope in ("global", "arguments"):
-            _fail(use.path, f"{shown!r} is not available here")
+            _fail(use.path, f"{shown(written)} is not available here")
         template = self.wf.templates[use.template]
         if param not in {p.name for p in template.inputs}:
             _fail(
-                use.path, f"{shown!r}: template {template.name!r} has no input parameter {param!r}"
+                use.path,
+                f"{shown(written)}: template {shown(template.name)} has no input parameter {shown(param)}",
             )
 
-    def _item_variable(self, key: str | None, shown: str, use: _Use) -> None:
+    def _item_variable(self, key: str | None, written: str, use: _Use) -> None:
         task = self._task(use)
         if use.scope != "task-arguments" or task is None or not task.looped:
             _fail(
                 use.path,
-                f"{shown!r} is only available in the arguments of a task with withItems,"
+                f"{shown(written)} is only available in the arguments of a task with withItems,"
                 " withParam or withSequence",
             )
         if key is None:
             return
         if task.with_sequence is not None:
-            _fail(use.path, f"{shown!r}: withSequence items are plain numbers, they have no keys")
-        for i, item in enumerate(task.with_items or ()):
-            if not isinstance(item, dict) or key not in item:
-                _fail(use.path, f"{shown!r}: withItems[{i}] has no key {key!r}")
-
-    def _task_variable(self, other: str, param: str, shown: str, use: _Use) -> None:
-        task = self._task(use)
-        if task is None or use.template is None:
-            _fail(use.path, f"{shown!r} is only available in the fields of a DAG task")
-        dag = self.wf.templates[use.template].dag or ()
-        target = next((t for t in dag if t.name == other), None)
-        if target is None:
-            _fail(use.path, f"{shown!r}: no task {other!r} in this DAG")
-        if other not in self.ancestors[(use.template, task.name)]:
             _fail(
                 use.path,
-                f"{shown!r}: task {other!r} is not a dependency of task {task.name!r}"
+                f"{shown(written)}: withSequence items are plain numbers, they have no keys",
+            )
+        for i, item in enumerate(task.with_items or ()):
+            if not isinstance(item, dict) or key not in item:
+                _fail(use.path, f"{shown(written)}: withItems[{i}] has no key {shown(key)}")
+
+    def _task_variable(self, other: str, param: str, written: str, use: _Use) -> None:
+        task = self._task(use)
+        if task is None or use.template is None:
+            _fail(use.path, f"{shown(written)} is only available in the fields of a DAG task")
+        target = self.tasks.get((use.template, other))
+        if target is None:
+            _fail(use.path, f"{shown(written)}: no task {shown(other)} in this DAG")
+        if not self._depends_on(use.template, task.name, other):
+            _fail(
+                use.path,
+                f"{shown(written)}: task {shown(other)} is not a dependency of task {shown(task.name)}"
                 " (directly or through others)",
             )
         produced = self.wf.templates[target.template]
         if param not in {o.name for o in produced.outputs}:
             _fail(
-                use.path, f"{shown!r}: template {produced.name!r} has no output parameter {param!r}"
+                use.path,
+                f"{shown(written)}: template {shown(produced.name)} has no output parameter {shown(param)}",
             )
 
     def _task(self, use: _Use) -> DagTask | None:
         if use.template is None or use.task is None:
             return None
-        return next(t for t in self.wf.templates[use.template].dag or () if t.name == use.task)
+        return self.tasks[(use.template, use.task)]

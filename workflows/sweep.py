@@ -77,14 +77,13 @@ def _load(path: str | None, shards: int | None) -> Spec:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from workflows.terminal import make_console
     from workflows.warm import discard, launch
 
     # The tasks fork from a warm interpreter; it imports numpy and pyarrow while we render.
     server = launch([defaults.COMPUTE_MODULE, defaults.REDUCE_MODULE])
     try:
-        return _run(args, Console(), server)
+        return _run(args, make_console(), server)
     finally:
         if server is not None:
             discard(server)
@@ -101,14 +100,20 @@ def _run(args: argparse.Namespace, console: Console, server: subprocess.Popen[by
 
     spec = _load(args.spec, args.shards)
     store = open_store(args.store)
-    store.list(f"{spec.name}/.probe")  # a missing bucket or bad keys fail here, not in every pod
+    store.probe()  # a missing bucket, bad keys or an unwritable folder fail here, not per pod
     import_function(spec.function)  # fail now, not in every pod
     run_id = choose_run_id(store, spec, args.run_id, args.resume)
     options = BuildOptions(store=store.uri, run_id=run_id)
     manifest = load_manifest(render(spec, options))
     began = time.perf_counter()
     with ProgressDisplay(console, f"{spec.name}", spec) as progress:
-        result = execute(manifest, parallel=args.parallel, observer=progress, warm_server=server)
+        result = execute(
+            manifest,
+            parallel=args.parallel,
+            observer=progress,
+            warm_server=server,
+            timeout=args.timeout,
+        )
     if not result.succeeded:
         return _report_failure(result)
     print_stored_report(
@@ -118,14 +123,16 @@ def _run(args: argparse.Namespace, console: Console, server: subprocess.Popen[by
 
 
 def _report_failure(result: ExecutionResult) -> int:
-    from rich.console import Console
+    from rich.text import Text
 
-    err = Console(stderr=True)
+    from workflows.terminal import make_console
+
+    err = make_console(stderr=True)
     if result.interrupted:
         err.print(f"run {result.workflow_name} interrupted; running tasks were stopped")
         return 130
     for node_id in result.failed:
-        err.print(f"[red]failed[/red]: {node_id}")
+        err.print(Text.assemble(("failed", "red"), f": {node_id}"), soft_wrap=True)
         tail = result.failure_logs.get(node_id, "").rstrip()
         if tail:
             err.print(tail, markup=False, highlight=False, soft_wrap=True)
@@ -137,32 +144,45 @@ def _report_failure(result: ExecutionResult) -> int:
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from rich.text import Text
 
     from workflows.local import execute
     from workflows.manifest import load_manifest
     from workflows.progress import ProgressDisplay
+    from workflows.terminal import make_console
 
-    console = Console()
+    console = make_console()
     parameters = dict(_split_parameter(p) for p in args.parameter)
-    text = sys.stdin.read() if args.manifest == "-" else _read_manifest(args.manifest)
-    manifest = load_manifest(text)
+    manifest = load_manifest(_read_manifest(args.manifest))
     with ProgressDisplay(console, "workflow") as progress:
-        result = execute(manifest, parameters, parallel=args.parallel, observer=progress)
+        result = execute(
+            manifest, parameters, parallel=args.parallel, observer=progress, timeout=args.timeout
+        )
     if not result.succeeded:
         return _report_failure(result)
     console.print(
-        f"[green]Succeeded[/green]: {result.workflow_name}: "
-        f"{progress.tasks_done} tasks in {progress.seconds:.1f}s"
+        Text.assemble(
+            ("Succeeded", "green"),
+            f": {result.workflow_name}: {progress.tasks_done} tasks in {progress.seconds:.1f}s",
+        )
     )
     return 0
 
 
 def _read_manifest(path: str) -> str:
+    """A manifest file's text, or stdin's for `-`: bounded in size, UTF-8 or refused."""
+    from workflows.manifest import MAX_MANIFEST_BYTES, decode_manifest
+
     try:
-        return Path(path).read_text(encoding="utf-8")
+        if path == "-":
+            stream = getattr(sys.stdin, "buffer", None)
+            if stream is None:
+                raise UsageError("cannot read manifest -: there is no standard input")
+            return decode_manifest(stream.read(MAX_MANIFEST_BYTES + 1), "manifest on stdin")
+        with Path(path).open("rb") as file:
+            return decode_manifest(file.read(MAX_MANIFEST_BYTES + 1), f"manifest {path}")
     except OSError as exc:
-        raise UsageError(f"cannot read manifest {path}: {exc.strerror}") from None
+        raise UsageError(f"cannot read manifest {path}: {exc.strerror or exc}") from None
 
 
 def _split_parameter(text: str) -> tuple[str, str]:
@@ -176,7 +196,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from workflows.build import render
 
     spec = _load(args.spec, args.shards)
-    if args.run_id is not None and not layout.RUN_ID_RE.match(args.run_id):
+    if args.run_id is not None and not layout.RUN_ID_RE.fullmatch(args.run_id):
         raise UsageError(f"--run-id '{args.run_id}' must be a DNS-1123 label")
     options = replace(_build_options(args, spec, args.namespace), run_id=args.run_id)
     cron = CronOptions(schedules=tuple(args.cron or ()), timezone=args.timezone)
@@ -263,17 +283,20 @@ def _linted(workflow: WorkflowLike) -> WorkflowLike:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from rich.text import Text
 
     from workflows import argo
     from workflows.build import build_workflow
+    from workflows.terminal import make_console
     from workflows.watch import watch_run
 
-    console = Console()
+    console = make_console()
     spec, config, options = _cluster_build(args)
     name = argo.submit_workflow(config, _linted(build_workflow(spec, options)))
     ns = config.namespace
-    console.print(f"submitted [bold]{name}[/bold] to namespace {ns}", soft_wrap=True)
+    console.print(
+        Text.assemble("submitted ", (name, "bold"), f" to namespace {ns}"), soft_wrap=True
+    )
     console.print(f"ui: {argo.ui_url(config, name)}", soft_wrap=True, highlight=False)
     console.print("follow it with:", soft_wrap=True)
     for command in (
@@ -287,8 +310,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     status = watch_run(console, config, spec, name, args.poll, args.timeout)
     if not status.succeeded:
-        Console(stderr=True).print(
-            f"[red]{status.phase}[/red]: workflow {name}: {status.message or 'no message'}",
+        make_console(stderr=True).print(
+            Text.assemble(
+                (status.phase, "red"), f": workflow {name}: {status.message or 'no message'}"
+            ),
             soft_wrap=True,
         )
         return 1
@@ -305,32 +330,40 @@ def _seconds(status: argo.WorkflowStatus) -> float | None:
 def _print_summary(console: Console, spec: Spec, store_uri: str, name: str, seconds: float) -> None:
     """The same report as `run`, when the cluster's store can be read from here."""
     from workflows.report import print_stored_report
+    from workflows.results import ResultsError
 
     try:
         print_stored_report(console, open_store(store_uri), spec.name, name, seconds)
-    except (StoreError, ValueError) as exc:
+    except (StoreError, ResultsError) as exc:
+        from rich.text import Text
+
         console.print(
-            f"[green]Succeeded[/green]: {name}; its summary is not readable from here: {exc}",
+            Text.assemble(
+                ("Succeeded", "green"), f": {name}; its summary is not readable from here: {exc}"
+            ),
             soft_wrap=True,
         )
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from rich.text import Text
 
     from workflows import argo
     from workflows.build import build_cron_workflow
+    from workflows.terminal import make_console
 
-    console = Console()
+    console = make_console()
     spec, config, options = _cluster_build(args)
     cron = CronOptions(schedules=tuple(args.cron), timezone=args.timezone)
     outcome = argo.schedule_cron(config, _linted(build_cron_workflow(spec, options, cron)))
     ns, name = config.namespace, spec.name
     console.print(
-        f"{outcome} cron workflow [bold]{name}[/bold] in namespace {ns}: "
-        f"{' | '.join(cron.schedules)} ({cron.timezone})",
+        Text.assemble(
+            f"{outcome} cron workflow ",
+            (name, "bold"),
+            f" in namespace {ns}: {' | '.join(cron.schedules)} ({cron.timezone})",
+        ),
         soft_wrap=True,
-        highlight=False,
     )
     console.print(f"ui: {argo.ui_url(config, name, 'cron-workflows')}", soft_wrap=True)
     for command in (
@@ -346,11 +379,10 @@ def _when(moment: datetime | None) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from workflows import argo
+    from workflows.terminal import make_console
 
-    console = Console()
+    console = make_console()
     config = argo.ArgoConfig.from_env(args.namespace)
     status = argo.get_workflow(config, args.run)
     shards = status.shards
@@ -432,12 +464,11 @@ DEFAULT_TOP = 10
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from workflows import plot, results
     from workflows.report import print_results
+    from workflows.terminal import make_console
 
-    console = Console()
+    console = make_console()
     if args.plot is not None:
         plot.check_plot_path(args.plot)  # before any output: no matplotlib, a bad file name
     run = results.open_run(args.run, DEFAULT_LOCAL_STORE)
@@ -496,6 +527,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--resume", action="store_true", help="continue an unfinished run (default: the latest one)"
     )
+    run.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="stop the run and fail it after this long (default: no limit)",
+    )
     run.set_defaults(handler=cmd_run)
 
     exe = sub.add_parser(
@@ -504,6 +541,12 @@ def build_parser() -> argparse.ArgumentParser:
     exe.add_argument("manifest", help="Workflow YAML/JSON file, or - for stdin")
     exe.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE")
     exe.add_argument("--parallel", type=_positive, default=os.cpu_count() or 1)
+    exe.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="stop the run and fail it after this long, as spec.activeDeadlineSeconds would",
+    )
     exe.set_defaults(handler=cmd_exec)
 
     ren = sub.add_parser(

@@ -13,6 +13,10 @@ server reaps its children and reports each one's exit status.
 The protocol is one JSON object per line: requests on the server's stdin, replies and exits
 on its stdout. Nothing here imports hera; the server runs in a process of its own.
 
+A forked task is stopped like any other, by the executor: at its deadline, the run's, or an
+interrupt, its process group gets SIGTERM and, 3 s later, SIGKILL; the server only reports
+the exit. It replies with a child's pid once the child leads its own group (`_await_session`).
+
 What a forked task shares with the server: modules imported before the fork (numpy, pyarrow,
 and the dependencies of the TTG steps), so a variable those libraries read when imported
 (thread counts, allocators) cannot be changed per task. The executor therefore starts such
