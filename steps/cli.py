@@ -31,6 +31,6 @@ def write_outputs(directory: Path | None, values: dict[str, str]) -> None:
 def spec_and_store(args: argparse.Namespace) -> tuple[Spec, Store]:
     """Validate the common arguments; SpecError or StoreError means exit 2."""
     spec = spec_from_json(args.spec)
-    if not layout.RUN_ID_RE.match(args.run_id):
+    if not layout.RUN_ID_RE.fullmatch(args.run_id):
         raise SpecError("--run-id", f"'{args.run_id}' is not a DNS-1123 label")
     return spec, open_store(args.store)

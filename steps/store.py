@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 T = TypeVar("T")
 
@@ -112,9 +112,7 @@ def open_store(uri: str) -> Store:
         return S3Store(uri)
     parts = urlsplit(uri)
     if parts.scheme == "file":
-        if parts.netloc not in ("", "localhost"):
-            raise StoreError(f"file URI must be file:///absolute/path, got {uri}")
-        return FileStore(Path(parts.path))
+        return FileStore(file_uri_path(uri))
     if parts.scheme and len(parts.scheme) > 1:  # "C:" style drive letters are paths
         raise StoreError(
             f"unsupported store scheme '{parts.scheme}://' in {uri} (use a folder, file:// or s3://)"
@@ -122,6 +120,16 @@ def open_store(uri: str) -> Store:
     if not uri:
         raise StoreError("store URI is empty")
     return FileStore(Path(uri))
+
+
+def file_uri_path(uri: str) -> Path:
+    """The folder a `file://` URI names. Its path is percent-encoded (RFC 8089), as
+    `Path.as_uri` writes it: `/tmp/my runs` travels as `file:///tmp/my%20runs`, and a pod
+    taking that literally would write to a folder named `my%20runs`."""
+    parts = urlsplit(uri)
+    if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+        raise StoreError(f"file URI must be file:///absolute/path, got {uri}")
+    return Path(os.fsdecode(unquote_to_bytes(parts.path)))
 
 
 class FileStore(Store):

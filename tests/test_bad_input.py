@@ -138,6 +138,12 @@ CATALOGUE: list[tuple[str, str]] = [
     ("run --store s3://", "S3 URI needs a bucket"),
     ("run --store s3://Bad_Bucket/x", "not a valid S3 bucket name"),
     ("run --store s3://no-such-bucket/x", "bucket 'no-such-bucket' does not exist"),
+    ("run {spec:good} --store {tmp}/good.toml", "good.toml is a file, not a folder"),
+    ("run {spec:good} --store {tmp}/good.toml/runs", "is below a file"),
+    # flags that override a spec field go through the spec's own validation
+    ("run {spec:good} --shards 13", "spec field 'shards': is 13 but the space has only 12 rows"),
+    ("render {spec:good} --shards 13", "spec field 'shards': is 13 but the space has only 12 rows"),
+    ("submit {spec:good} --shards 13", "spec field 'shards': is 13 but the space has only 12 rows"),
     ("run --store s3://{bucket}/x {env:TTG_S3_ATTEMPTS=many}", "TTG_S3_ATTEMPTS must be a number"),
     ("run --store s3://{bucket}/x {env:AWS_SECRET_ACCESS_KEY=wrong} {auth}", "InvalidAccessKeyId"),
     # the Argo Server's settings
@@ -216,3 +222,54 @@ def test_bad_input_exits_2_with_one_to_three_lines_and_no_traceback(
     assert 1 <= len(lines) <= 3, stderr
     assert expected in stderr, stderr
     assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    "args,env",
+    [
+        (["status", "some-run"], {"ARGO_NAMESPACE": "ttg\n", "ARGO_SERVER": "localhost:1"}),
+        (["run", "--run-id", "nightly\n"], {}),
+        (["render", "--run-id", "nightly\n"], {}),
+        (["results", "nightly\n"], {}),
+    ],
+    ids=["namespace", "run id", "render run id", "results run id"],
+)
+def test_a_name_with_a_trailing_newline_is_refused_not_matched(
+    args: list[str],
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`$` in a pattern also matches before a final newline; every name check must not."""
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    code = main(args)
+    stderr = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in stderr, stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_manifest_task_or_parameter_name_with_a_trailing_newline_is_refused() -> None:
+    from workflows.manifest import ManifestError, parse_workflow
+
+    def manifest(task: str, parameter: str) -> dict[str, object]:
+        return {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Workflow",
+            "metadata": {"generateName": "x-"},
+            "spec": {
+                "entrypoint": "main",
+                "arguments": {"parameters": [{"name": parameter, "value": "1"}]},
+                "templates": [
+                    {"name": "main", "dag": {"tasks": [{"name": task, "template": "leaf"}]}},
+                    {"name": "leaf", "container": {"image": "x", "command": ["true"]}},
+                ],
+            },
+        }
+
+    parse_workflow(manifest("a", "p"))  # the well-formed one passes
+    for task, parameter in (("a\n", "p"), ("a", "p\n")):
+        with pytest.raises(ManifestError):
+            parse_workflow(manifest(task, parameter))

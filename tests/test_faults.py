@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ import pytest
 from steps import layout
 from steps.shards import read_shard_info
 from steps.spec import load_spec
-from steps.store import open_store
+from steps.store import StoreError, open_store
 from tests import cli
 from tests.cli import SWEEP
 from tests.conftest import ROOT, S3Server, moto_server
@@ -551,8 +552,62 @@ def test_a_read_only_store_gives_a_clear_error_and_keeps_what_is_there(
     before = {p: p.read_bytes() for p in small_disk.rglob("*") if p.is_file()}
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     refused = sweep("run", str(spec_path), "--store", str(small_disk), "--run-id", "more")
-    assert refused.returncode == 1 and "Read-only file system" in refused.stderr
+    assert refused.returncode == 2, refused.stderr  # before any task starts
+    assert (
+        refused.stderr.strip()
+        == f"error: store {small_disk} cannot be written ({small_disk} is read-only)"
+    )
     assert {p: p.read_bytes() for p in before} == before
+
+
+def test_a_write_into_a_read_only_store_says_so_instead_of_failing_in_its_cleanup(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    """A resumed run's tasks write into folders that exist: the write fails, and removing the
+    temp file it never made must not raise over that error (EROFS even for a missing file)."""
+    (small_disk / "slow/r").mkdir(parents=True)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    store = open_store(str(small_disk))
+    with (
+        pytest.raises(StoreError, match=r"cannot write .*result\.parquet: Read-only file system"),
+        store.atomic_writer("slow/r/result.parquet") as path,
+    ):
+        path.write_bytes(b"rows")
+    spec_path = write_spec(tmp_path, shards=1, rows=100)
+    resumed = sweep("run", str(spec_path), "--store", str(small_disk), "--resume", "--run-id", "r")
+    assert resumed.returncode == 2 and "cannot be written" in resumed.stderr
+    assert "Traceback" not in resumed.stderr
+
+
+def test_resume_removes_the_temp_files_of_writers_that_were_killed(tmp_path: Path) -> None:
+    spec_path = write_spec(tmp_path, shards=2, rows=400)
+    store_dir = tmp_path / "runs"
+    run = start_run(spec_path, store_dir, "killed")
+    wait_until(lambda: len(shard_files(store_dir, "killed")) >= 1, what="a first shard")
+    kill_tree(run)
+    # A reduce killed mid-write: a real writer process, SIGKILLed while its temp file is open.
+    writer = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys; from steps.store import StoreError, open_store\n"
+            "with open_store(sys.argv[1]).atomic_writer('slow/killed/result.parquet') as path:\n"
+            "    path.write_bytes(b'x' * 4_000_000)\n"
+            "    os.kill(os.getpid(), 9)",
+            str(store_dir),
+        ],
+        cwd=ROOT,
+    )
+    assert writer.returncode == -signal.SIGKILL
+    run_dir = store_dir / "slow/killed"
+    assert [p.name for p in run_dir.glob(".result.parquet.*.tmp")]  # left behind
+    alive = run_dir / f".summary.json.ttg-{socket.gethostname()}-{os.getpid()}-{'0' * 12}.tmp"
+    alive.write_bytes(b"still being written")  # by this process, which is alive
+    resumed = sweep(
+        "run", str(spec_path), "--store", str(store_dir), "--resume", "--run-id", "killed"
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(p.name for p in run_dir.rglob(".*.tmp")) == [alive.name]
 
 
 # --- 7. spec drift ------------------------------------------------------------------------------

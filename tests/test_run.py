@@ -81,6 +81,18 @@ def test_run_names_the_run_like_argos_generate_name(spec_file: Path, tmp_path: P
     assert (run_dir / "_SUCCESS").is_file()
 
 
+@pytest.mark.parametrize("folder", ["my runs", "100% done", "a#b?c"])
+def test_the_result_lands_in_the_store_folder_given_whatever_its_name(
+    folder: str, spec_file: Path, tmp_path: Path
+) -> None:
+    """The pods get the store as a file:// URI, percent-encoded: they must decode it."""
+    store = tmp_path / folder
+    done = sweep("run", str(spec_file), "--store", str(store), "--run-id", "r")
+    assert done.returncode == 0, done.stderr
+    assert pq.read_table(store / "mixed/r/result.parquet").num_rows == 560
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == [folder]
+
+
 def test_exec_of_the_rendered_workflow_is_what_run_does(spec_file: Path, tmp_path: Path) -> None:
     store = tmp_path / "runs"
     rendered = sweep("render", str(spec_file), "--store", str(store), "--run-id", "via-exec")

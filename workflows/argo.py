@@ -40,7 +40,7 @@ TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Error"})
 WAIT_TOLERATED_FAILURES = 3
 _TRUE = frozenset({"1", "t", "true", "y", "yes", "on"})
 _FALSE = frozenset({"0", "f", "false", "n", "no", "off"})
-_NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_NAMESPACE_RE = re.compile(r"\A[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 # Argo names a loop child `<task>(<index>:<item>)`, a retry attempt adds `(<attempt>)`.
 _ITEM_RE = re.compile(r"\((\d+):([^)]*)\)")
 

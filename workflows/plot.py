@@ -14,6 +14,7 @@ matplotlib is an optional extra, imported only here and only when a plot is aske
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -139,20 +140,40 @@ def choose_target(spec: Spec, schema: pa.Schema) -> Target:
 
 
 def iter_column(run: FinishedRun, column: str) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(param_id, value as float64 with null as NaN) one batch at a time, through the store."""
-    with run.ref.store.open_read(run.result_key) as handle:
+    """(param_id, value as float64 with null as NaN) one batch at a time, through the store.
+
+    The result is read as untrusted input: a damaged or foreign file, or a `param_id` that
+    is no row of the sweep, is a PlotError naming the file, never a traceback or a wrong
+    cell."""
+    rows = Space(run.spec).rows
+    with _reading(run), run.ref.store.open_read(run.result_key) as handle:
         # pre_buffer would fetch far ahead (measured: +110 MB on the 10M-row default sweep);
         # one row group at a time is what bounds memory.
-        parquet = pq.ParquetFile(handle, pre_buffer=False)
+        parquet = pq.ParquetFile(handle, pre_buffer=False, page_checksum_verification=True)
         for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=["param_id", column]):
+            if batch.schema.field(0).type != pa.int64():
+                raise ValueError(f"param_id is {batch.schema.field(0).type}, not int64")
             param_id = batch.column(0).to_numpy()
+            if len(param_id) and (param_id.min() < 0 or param_id.max() >= rows):
+                raise ValueError(f"it holds a param_id outside the sweep's 0..{rows - 1}")
             values = pc.cast(batch.column(1), pa.float64()).to_numpy(zero_copy_only=False)
             yield param_id, values
 
 
 def result_schema(run: FinishedRun) -> pa.Schema:
-    with run.ref.store.open_read(run.result_key) as handle:
+    with _reading(run), run.ref.store.open_read(run.result_key) as handle:
         return pq.ParquetFile(handle).schema_arrow
+
+
+@contextlib.contextmanager
+def _reading(run: FinishedRun) -> Iterator[None]:
+    """What reading a damaged result raises (pyarrow's ArrowInvalid is a ValueError, its
+    ArrowIOError an OSError; a missing column a KeyError), as one line naming the file."""
+    try:
+        yield
+    except (ValueError, OSError, KeyError, TypeError, pa.ArrowException) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise PlotError(f"{run.result_url} cannot be plotted: {first}") from None
 
 
 class BestTracker:

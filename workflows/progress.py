@@ -104,7 +104,7 @@ class ProgressDisplay:
     def task_finished(self, node: Node, succeeded: bool, outputs: dict[str, str]) -> None:
         with self.lock:
             if not succeeded:
-                self.console.print(f"[red]task {node.id} failed[/red]", soft_wrap=True)
+                self.console.print(Text(f"task {node.id} failed", style="red"), soft_wrap=True)
                 return
             self.done += 1
             self.rows += self._rows_of(node)

@@ -8,10 +8,11 @@ from typing import Any
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from steps import layout
 from steps.store import Store
-from workflows.results import FinishedRun
+from workflows.results import FinishedRun, ResultsError, summary_problem
 
 
 def _cell(value: Any) -> str:
@@ -39,8 +40,11 @@ def print_run_report(
     console: Console, summary: dict[str, Any], result_url: str, seconds: float
 ) -> None:
     console.print(
-        f"[green]done[/green]: {summary['rows']:,} rows in {seconds:.1f}s "
-        f"({summary['shards']} shards) -> [bold]{result_url}[/bold]",
+        Text.assemble(
+            ("done", "green"),
+            f": {summary['rows']:,} rows in {seconds:.1f}s ({summary['shards']} shards) -> ",
+            (result_url, "bold"),
+        ),
         soft_wrap=True,
     )
     table = best_rows_table(summary)
@@ -51,8 +55,16 @@ def print_run_report(
 def print_stored_report(
     console: Console, store: Store, name: str, run_id: str, seconds: float
 ) -> None:
-    """Read a finished run's summary.json from its store and print the report (StoreError if unreadable)."""
-    summary = json.loads(store.get_bytes(layout.summary_key(name, run_id)))
+    """Read a finished run's summary.json from its store and print the report (StoreError if
+    unreadable, ResultsError if it is not a summary)."""
+    key = layout.summary_key(name, run_id)
+    try:
+        summary = json.loads(store.get_bytes(key))
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise ResultsError(f"{store.url(key)} is not valid JSON: {str(exc)[:200]}") from None
+    problem = summary_problem(summary) if isinstance(summary, dict) else "not a JSON object"
+    if problem:
+        raise ResultsError(f"{store.url(key)}: {problem}")
     print_run_report(console, summary, store.url(layout.result_key(name, run_id)), seconds)
     console.print(
         f"run id: {run_id}   summary: {store.url(layout.summary_key(name, run_id))}", soft_wrap=True

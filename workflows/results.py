@@ -18,8 +18,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from steps import layout
+from steps.run_record import RunRecordError, read_run_record
 from steps.spec import Spec, SpecError, parse_spec
-from steps.store import ObjectNotFoundError, Store, open_store
+from steps.store import ObjectNotFoundError, Store, file_uri_path, open_store
 
 # Objects a user may point at instead of their run folder.
 _RUN_FILES = frozenset({"spec.json", "summary.json", "result.parquet", "_SUCCESS"})
@@ -81,7 +82,11 @@ class FinishedRun:
             end = datetime.fromisoformat(str(self.summary["finished_at"]))
         except (KeyError, TypeError, ValueError):
             return None
-        return (end - start).total_seconds()
+        if (start.tzinfo is None) != (end.tzinfo is None):
+            return None
+        seconds = (end - start).total_seconds()
+        # Start and end are stamped by different pods: clocks that disagree are no duration.
+        return seconds if seconds >= 0 else None
 
 
 def find_run(reference: str, default_store: str = "runs") -> RunRef:
@@ -92,14 +97,11 @@ def find_run(reference: str, default_store: str = "runs") -> RunRef:
     if text.startswith("s3://"):
         return _from_s3_uri(text)
     if urlsplit(text).scheme == "file":
-        parts = urlsplit(text)
-        if parts.netloc not in ("", "localhost"):
-            raise ResultsError(f"file URI must be file:///absolute/path, got {text}")
-        return _from_folder(Path(parts.path), text)
+        return _from_folder(file_uri_path(text), text)
     path = Path(text)
     if path.exists():
         return _from_folder(path, text)
-    if "/" not in text and layout.RUN_ID_RE.match(text):
+    if "/" not in text and layout.RUN_ID_RE.fullmatch(text):
         return _from_run_id(text, Path(default_store))
     raise ResultsError(
         f"no run folder {text} (give a run folder, a file:// or s3:// URI, or a run id)"
@@ -156,13 +158,24 @@ def load_run(ref: RunRef) -> FinishedRun:
             "with spec.json, result.parquet, summary.json and _SUCCESS)"
         )
     summary = _json_object(store, ref.key(layout.summary_key))
-    document = _json_object(store, ref.key(layout.spec_key))
+    problem = summary_problem(summary)
+    if problem:
+        raise ResultsError(f"{store.url(ref.key(layout.summary_key))}: {problem}")
     try:
-        spec = parse_spec(document.get("spec"))
+        record = read_run_record(store, ref.key(layout.spec_key))
+        spec = parse_spec(record.spec)
+    except ObjectNotFoundError:
+        raise ResultsError(f"{store.url(ref.key(layout.spec_key))} is missing") from None
+    except RunRecordError as exc:
+        raise ResultsError(str(exc)) from None
     except SpecError as exc:
         raise ResultsError(f"{store.url(ref.key(layout.spec_key))}: {exc}") from None
-    started = document.get("started_at")
-    return FinishedRun(ref, summary, spec, None if started is None else str(started))
+    if spec.hash != summary.get("spec_hash"):
+        raise ResultsError(
+            f"{ref.url}: spec.json and summary.json are of different specs (hashes "
+            f"{spec.hash[:12]} and {str(summary.get('spec_hash'))[:12]})"
+        )
+    return FinishedRun(ref, summary, spec, record.started_at)
 
 
 def _json_object(store: Store, key: str) -> dict[str, Any]:
@@ -170,11 +183,50 @@ def _json_object(store: Store, key: str) -> dict[str, Any]:
         document = json.loads(store.get_bytes(key))
     except ObjectNotFoundError:
         raise ResultsError(f"{store.url(key)} is missing from a run marked complete") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ResultsError(f"{store.url(key)} is not valid JSON: {exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ResultsError(f"{store.url(key)} is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(document, dict):
         raise ResultsError(f"{store.url(key)} is not a JSON object")
     return document
+
+
+_SCALAR = (type(None), bool, int, float, str)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def summary_problem(summary: dict[str, Any]) -> str | None:
+    """What is wrong with a summary.json, as far as anything that shows it relies on; None if
+    nothing. It is read from a store, so it is untrusted input like any other file."""
+    for field in ("rows", "shards"):
+        if not _is_count(summary.get(field)):
+            return f"field '{field}' is not a count"
+    for field in ("columns", "timings", "versions"):
+        if not isinstance(summary.get(field, {}), dict):
+            return f"field '{field}' is not an object"
+    for name, stats in summary.get("columns", {}).items():
+        if not isinstance(stats, dict):
+            return f"field 'columns.{name}' is not an object"
+        for key in ("count", "nulls", "nans"):
+            if not _is_count(stats.get(key, 0)):
+                return f"field 'columns.{name}.{key}' is not a count"
+        for key in ("min", "max", "mean"):
+            if not isinstance(stats.get(key), _SCALAR):
+                return f"field 'columns.{name}.{key}' is not a number, string or null"
+    objective = summary.get("objective")
+    if objective is None:
+        return None
+    if not isinstance(objective, dict) or not isinstance(objective.get("column"), str):
+        return "field 'objective' is not an object naming a column"
+    if objective.get("goal") not in ("min", "max"):
+        return "field 'objective.goal' is not min or max"
+    best = objective.get("best", [])
+    rows_ok = isinstance(best, list) and all(
+        isinstance(row, dict) and all(isinstance(v, _SCALAR) for v in row.values()) for row in best
+    )
+    return None if rows_ok else "field 'objective.best' is not a list of rows"
 
 
 def open_run(reference: str, default_store: str = "runs") -> FinishedRun:

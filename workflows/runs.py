@@ -7,9 +7,8 @@ running run's id without `--resume` is refused, so nothing already written is mi
 
 from __future__ import annotations
 
-import json
-
 from steps import layout
+from steps.run_record import RunRecordError, read_run_record
 from steps.spec import Spec
 from steps.store import ObjectNotFoundError, Store
 
@@ -26,13 +25,16 @@ def run_exists(store: Store, spec: Spec, run_id: str) -> bool:
 def started_hash(store: Store, spec: Spec, run_id: str) -> str | None:
     """The spec hash a run was started with (its spec.json), if it has started."""
     try:
-        return str(json.loads(store.get_bytes(layout.spec_key(spec.name, run_id))).get("spec_hash"))
-    except (ObjectNotFoundError, json.JSONDecodeError, AttributeError):
+        return read_run_record(store, layout.spec_key(spec.name, run_id)).spec_hash
+    except ObjectNotFoundError:
         return None
+    except RunRecordError as exc:
+        raise RunChoiceError(f"{exc}: start a new run instead") from None
 
 
 def latest_unfinished(store: Store, spec: Spec) -> str | None:
-    """The most recently started run of this spec that has no `_SUCCESS` yet."""
+    """The most recently started run of this spec that has no `_SUCCESS` yet (runs whose
+    spec.json cannot be read are not candidates)."""
     candidates: list[tuple[str, str]] = []
     keys = store.list(spec.name)
     finished = {k.split("/")[1] for k in keys if k.endswith("/_SUCCESS")}
@@ -40,17 +42,17 @@ def latest_unfinished(store: Store, spec: Spec) -> str | None:
         parts = key.split("/")
         if len(parts) == 3 and parts[2] == "spec.json" and parts[1] not in finished:
             try:
-                document = json.loads(store.get_bytes(key))
-            except (ObjectNotFoundError, json.JSONDecodeError):
+                record = read_run_record(store, key)
+            except (ObjectNotFoundError, RunRecordError):
                 continue
-            if document.get("spec_hash") == spec.hash:
-                candidates.append((str(document.get("started_at", "")), parts[1]))
+            if record.spec_hash == spec.hash:
+                candidates.append((record.started_at or "", parts[1]))
     return max(candidates)[1] if candidates else None
 
 
 def choose_run_id(store: Store, spec: Spec, run_id: str | None, resume: bool) -> str | None:
     """The run id `run` should use; None means: let the executor generate one."""
-    if run_id is not None and not layout.RUN_ID_RE.match(run_id):
+    if run_id is not None and not layout.RUN_ID_RE.fullmatch(run_id):
         raise RunChoiceError(
             f"--run-id '{run_id}' must be a DNS-1123 label (lowercase, digits, '-')"
         )
