@@ -116,11 +116,24 @@ class Spec:
     axes: tuple[Axis, ...]
     objective: Objective | None
     keep: Keep = Keep()  # noqa: RUF009 (a frozen dataclass)
-    # Where the sweep runs, not what it computes: outside the canonical form and the hash.
+    # Declared by the user when code changed that the fingerprint cannot see (a compiled
+    # extension, a data file): part of each shard's code fingerprint, not of the spec hash,
+    # so `run --resume` after a bump recomputes the shards rather than refusing the run.
+    code_version: str | None = None
+    # How the sweep runs, not what it computes: outside the canonical form and the hash.
     resources: Resources = Resources()  # noqa: RUF009 (a frozen dataclass)
+    retry_user_errors: bool = False  # retry a deterministic error in the function (flaky I/O)
 
     def canonical(self) -> dict[str, Any]:
-        """Plain-JSON form with every default filled in and axis order kept (no resources)."""
+        """Plain-JSON form with every default filled in and axis order kept (no resources);
+        `code_version` only when set, so specs without it keep their form and hash."""
+        form = self._hashed()
+        if self.code_version is not None:
+            form["code_version"] = self.code_version
+        return form
+
+    def _hashed(self) -> dict[str, Any]:
+        """What the spec hash covers: the canonical form without `code_version`."""
         return {
             "name": self.name,
             "function": self.function,
@@ -130,13 +143,7 @@ class Spec:
             "samples": self.samples,
             "vectorized": self.vectorized,
             "space": [[a.name, {a.kind: list(a.args)}] for a in self.axes],
-            "objective": None
-            if self.objective is None
-            else {
-                "column": self.objective.column,
-                "goal": self.objective.goal,
-                "top_k": self.objective.top_k,
-            },
+            "objective": None if self.objective is None else self.objective.canonical(),
             "keep": self.keep.canonical(),
         }
 
@@ -146,11 +153,17 @@ class Spec:
 
     @property
     def hash(self) -> str:
-        return hashlib.sha256(self.to_json().encode()).hexdigest()
+        """sha256 of the compact canonical JSON without `code_version` (see there)."""
+        text = json.dumps(self._hashed(), separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def document(self) -> dict[str, Any]:
-        """The canonical form plus `resources`: the document `parse_spec` turns into this spec."""
-        return {**self.canonical(), "resources": dataclasses.asdict(self.resources)}
+        """The canonical form plus how it runs: the document `parse_spec` turns into this spec."""
+        return {
+            **self.canonical(),
+            "resources": dataclasses.asdict(self.resources),
+            "retry_user_errors": self.retry_user_errors,
+        }
 
     def with_fields(self, **changes: Any) -> Spec:
         """This spec with some fields replaced (a CLI override such as `--shards`), validated by
@@ -184,9 +197,12 @@ TOP_LEVEL_KEYS = frozenset(
         "space",
         "objective",
         "keep",
+        "code_version",
         "resources",
+        "retry_user_errors",
     }
 )
+MAX_CODE_VERSION_CHARS = 64
 
 
 def parse_spec(data: Any) -> Spec:
@@ -222,7 +238,9 @@ def parse_spec(data: Any) -> Spec:
         axes=axes,
         objective=objective,
         keep=parse_keep(data.get("keep", "all"), objective),
+        code_version=_code_version(data.get("code_version")),
         resources=parse_resources(data.get("resources"), "resources"),
+        retry_user_errors=boolean(data.get("retry_user_errors", False), "retry_user_errors"),
     )
     rows = math.prod(grid_length(a) for a in axes if not a.is_random) * samples
     if rows > MAX_ROWS:
@@ -231,6 +249,20 @@ def parse_spec(data: Any) -> Spec:
         raise SpecError("shards", f"is {spec.shards} but the space has only {rows} rows")
     _check_size(spec)
     return spec
+
+
+def _code_version(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > MAX_CODE_VERSION_CHARS:
+        raise SpecError(
+            "code_version",
+            f"must be a non-empty string of at most {MAX_CODE_VERSION_CHARS} characters, "
+            f"got {shown(value)}",
+        )
+    if not value.isprintable():
+        raise SpecError("code_version", f"must be printable text, got {shown(value)}")
+    return value
 
 
 def _check_size(spec: Spec) -> None:

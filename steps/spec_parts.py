@@ -13,9 +13,20 @@ __all__ = ["Keep", "Objective", "Resources"]
 
 @dataclass(frozen=True)
 class Objective:
+    """What ranks rows. `on_nan`: rows whose objective is NaN or null are kept and counted but
+    never ranked ("ignore"), or fail the shard ("fail")."""
+
     column: str
     goal: Literal["min", "max"]
     top_k: int
+    on_nan: Literal["ignore", "fail"] = "ignore"
+
+    def canonical(self) -> dict[str, Any]:
+        """`on_nan` only when it is not the default, so specs without it keep their hash."""
+        form: dict[str, Any] = {"column": self.column, "goal": self.goal, "top_k": self.top_k}
+        if self.on_nan != "ignore":
+            form["on_nan"] = self.on_nan
+        return form
 
 
 @dataclass(frozen=True)

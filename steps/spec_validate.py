@@ -282,7 +282,7 @@ _AXIS_PARSERS = {
     "choice": _parse_values,
 }
 
-OBJECTIVE_KEYS = frozenset({"column", "goal", "top_k"})
+OBJECTIVE_KEYS = frozenset({"column", "goal", "top_k", "on_nan"})
 
 
 def parse_objective(data: Any, axes: tuple[Axis, ...]) -> Objective | None:
@@ -304,7 +304,10 @@ def parse_objective(data: Any, axes: tuple[Axis, ...]) -> Objective | None:
     if column == "param_id" or any(a.name == column and arrow_type(a) == pa.string() for a in axes):
         raise SpecError("objective.column", f"{shown(column)} is not a numeric column")
     top_k = int_in(data.get("top_k", 10), "objective.top_k", 1, MAX_TOP_K)
-    return Objective(column=column, goal=goal, top_k=top_k)
+    on_nan = data.get("on_nan", "ignore")
+    if on_nan not in ("ignore", "fail"):
+        raise SpecError("objective.on_nan", f"must be 'ignore' or 'fail', got {shown(on_nan)}")
+    return Objective(column=column, goal=goal, top_k=top_k, on_nan=on_nan)
 
 
 RESOURCE_KEYS = frozenset(Resources.__dataclass_fields__)

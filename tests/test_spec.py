@@ -217,3 +217,37 @@ def test_the_cli_rejects_a_missing_spec_file_and_an_unimportable_function(tmp_pa
     result = sweep("run", str(spec), "--store", str(tmp_path / "runs"))
     assert result.returncode == 2 and "cannot import module 'no_such_module'" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_code_version_travels_to_the_pods_but_leaves_the_spec_hash_alone() -> None:
+    plain = parse_spec(BASE)
+    bumped = parse_spec(BASE | {"code_version": "2026-12-01"})
+    assert bumped.hash == plain.hash  # resume after a bump recomputes shards, not refuses
+    assert json.loads(bumped.to_json())["code_version"] == "2026-12-01"
+    assert "code_version" not in json.loads(plain.to_json())
+    assert spec_from_json(bumped.to_json()).code_version == "2026-12-01"
+    for bad in ("", "x" * 65, 3, "two\nlines"):
+        with pytest.raises(SpecError, match="spec field 'code_version'"):
+            parse_spec(BASE | {"code_version": bad})
+
+
+def test_on_nan_is_ignore_by_default_and_in_the_canonical_form_only_when_fail() -> None:
+    objective = {"column": "f", "goal": "min"}
+    ignored = parse_spec(BASE | {"objective": objective})
+    failing = parse_spec(BASE | {"objective": objective | {"on_nan": "fail"}})
+    assert ignored.objective is not None and ignored.objective.on_nan == "ignore"
+    assert "on_nan" not in json.loads(ignored.to_json())["objective"]
+    assert json.loads(failing.to_json())["objective"]["on_nan"] == "fail"
+    assert failing.hash != ignored.hash
+    with pytest.raises(
+        SpecError, match="spec field 'objective.on_nan': must be 'ignore' or 'fail'"
+    ):
+        parse_spec(BASE | {"objective": objective | {"on_nan": "skip"}})
+
+
+def test_retry_user_errors_is_how_it_runs_not_what_it_computes() -> None:
+    retrying = parse_spec(BASE | {"retry_user_errors": True})
+    assert retrying.retry_user_errors and retrying.hash == parse_spec(BASE).hash
+    assert retrying.with_shards(2).retry_user_errors  # an override keeps it
+    with pytest.raises(SpecError, match="spec field 'retry_user_errors': must be true or false"):
+        parse_spec(BASE | {"retry_user_errors": "yes"})
