@@ -50,6 +50,7 @@ CHUNK_INDEXES = (4, 6, 8, 9)  # offset index, column index, crypto metadata, enc
 META_ENCODINGS, META_PATH, META_NUM_VALUES = 2, 3, 5
 META_TOTAL_UNCOMPRESSED, META_TOTAL_COMPRESSED = 6, 7
 META_DATA_PAGE, META_INDEX_PAGE, META_DICTIONARY_PAGE, META_BLOOM_FILTER = 9, 10, 11, 14
+META_ENCODING_STATS = 13
 # PageHeader: sizes, checksum, and the sub-header of each kind (field 1: number of values)
 PAGE_UNCOMPRESSED_SIZE, PAGE_COMPRESSED_SIZE, PAGE_CRC = 2, 3, 4
 PAGE_DATA_V1, PAGE_DICTIONARY, PAGE_DATA_V2 = 5, 7, 8
@@ -184,6 +185,7 @@ def _check_pages(data: memoryview, offset: int, meta: Struct) -> None:
     encodings = set(meta[META_ENCODINGS][1][1])
     end = offset + meta[META_TOTAL_COMPRESSED][1]
     values = uncompressed = 0
+    kinds: dict[tuple[int, int], int] = {}  # (page type, encoding) -> pages
     while offset < end:
         try:
             header, body = decode_struct_at(data, offset)
@@ -195,8 +197,12 @@ def _check_pages(data: memoryview, offset: int, meta: Struct) -> None:
             raise ConcatError(f"column {column}: a page overruns its column chunk")
         if zlib.crc32(data[body : body + size]) != header[PAGE_CRC][1] & 0xFFFFFFFF:
             raise ConcatError(f"column {column}: page checksum mismatch (damaged data)")
-        if page != PAGE_DICTIONARY:
+        if page == PAGE_DICTIONARY:
+            _check_dictionary(data[body : body + size], header, meta, column)
+        else:
             values += header[page][1][1][1]
+        kind = (header[1][1], header[page][1][ENCODING_FIELD[page]][1])
+        kinds[kind] = kinds.get(kind, 0) + 1
         uncompressed += body - offset + header[PAGE_UNCOMPRESSED_SIZE][1]
         offset = body + size
     if values != meta[META_NUM_VALUES][1] or uncompressed != meta[META_TOTAL_UNCOMPRESSED][1]:
@@ -204,6 +210,43 @@ def _check_pages(data: memoryview, offset: int, meta: Struct) -> None:
             f"column {column}: pages hold {values} values in {uncompressed} bytes, the footer "
             f"says {meta[META_NUM_VALUES][1]} in {meta[META_TOTAL_UNCOMPRESSED][1]}"
         )
+    if META_ENCODING_STATS in meta:
+        stats = meta[META_ENCODING_STATS][1][1]
+        recorded = {(s[1][1], s[2][1]): s[3][1] for s in stats}
+        if recorded != kinds:
+            raise ConcatError(f"column {column}: page encodings unlike the footer's count of them")
+
+
+# Parquet physical types of a fixed width (parquet.thrift `Type`), in bytes.
+FIXED_WIDTHS = {1: 4, 2: 8, 3: 12, 4: 4, 5: 8}
+BYTE_ARRAY = 6
+CODECS = {0: None, 1: "snappy", 2: "gzip", 4: "brotli", 5: "lz4_raw", 6: "zstd", 7: "lz4_raw"}
+
+
+def _check_dictionary(body: memoryview, header: Struct, meta: Struct, column: str) -> None:
+    """A dictionary page holds exactly the number of entries its header says (the CRC covers
+    the entries, not that count, and a wrong count makes every index into it wrong)."""
+    count = header[PAGE_DICTIONARY][1][1][1]
+    size = header[PAGE_UNCOMPRESSED_SIZE][1]
+    physical = meta[1][1]
+    if physical in FIXED_WIDTHS:
+        if size != count * FIXED_WIDTHS[physical]:
+            raise ConcatError(f"column {column}: a dictionary page's size and count disagree")
+        return
+    if physical != BYTE_ARRAY or meta[4][1] not in CODECS:
+        return
+    codec = CODECS[meta[4][1]]
+    try:
+        plain = bytes(body) if codec is None else pa.Codec(codec).decompress(bytes(body), size)
+    except (OSError, ValueError):  # pyarrow's ArrowIOError / ArrowInvalid
+        raise ConcatError(f"column {column}: a dictionary page does not decompress") from None
+    view, position = memoryview(plain), 0
+    for _ in range(count):
+        if position + 4 > len(view):
+            break
+        position += 4 + int.from_bytes(view[position : position + 4], "little")
+    if position != len(view) or len(view) != size:
+        raise ConcatError(f"column {column}: a dictionary page's entries and count disagree")
 
 
 # What a page header may hold, by field id and type, as parquet.thrift defines it (a CRC is
@@ -217,7 +260,7 @@ SUB_HEADER_FIELDS = {
     PAGE_DATA_V2: {1: I32, 2: I32, 3: I32, 4: I32, 5: I32, 6: I32, 7: TRUE, 8: STRUCT},
 }
 ENCODING_FIELD = {PAGE_DATA_V1: 2, PAGE_DICTIONARY: 2, PAGE_DATA_V2: 4}
-LEVEL_ENCODINGS = {3, 4}  # RLE, BIT_PACKED: the only encodings of v1 levels
+LEVEL_ENCODINGS = {3}  # RLE: what pyarrow writes for v1 levels (BIT_PACKED is deprecated)
 
 
 def _checked_header(header: Struct, column: str, encodings: set[int]) -> int:

@@ -6,10 +6,12 @@ per row with Python scalars: the migration path from a per-parameter loop, and s
 Either returns columns: a mapping of arrays (scalars per row for a scalar function), a
 pyarrow Table, or a pandas DataFrame.
 
-The arrays a function receives are read-only views: the stored `param_id` and axis columns
-are built from the same memory, so a function that changed its inputs in place would
-otherwise change what the result says was swept. Output columns must be of a type that every
-part of TTG (statistics, top-k, summary.json, results, plots) handles: `STORABLE` says which.
+The arrays a function receives are its own copies: the stored `param_id` and axis columns
+are built from the decoded arrays, which no user code ever sees, so nothing a function does
+with its inputs (in place, through `.base`, kept for later) can change what the result says
+was swept. (Read-only views were not enough: a view's `.base` can be made writeable again.)
+A copy costs one memcpy per axis per chunk. Output columns must be of a type that every part
+of TTG (statistics, top-k, summary.json, results, plots) handles: `STORABLE` says which.
 """
 
 from __future__ import annotations
@@ -44,24 +46,15 @@ def storable(dtype: pa.DataType) -> bool:
 STORABLE = "booleans, integers, float32/float64 or strings"
 
 
-def read_only(columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Read-only views of `columns`, which become read-only themselves: a view of a read-only
-    array cannot be made writeable again, so the function cannot change the stored axes."""
-    views = {}
-    for name, values in columns.items():
-        values.flags.writeable = False
-        views[name] = values.view()
-    return views
-
-
 def import_function(reference: str) -> Callable[..., Any]:
     """Import `package.module:callable`; FunctionError with one line if that fails."""
     module_name, _, attribute = reference.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a module may call sys.exit() at import
         raise FunctionError(
-            f"cannot import module '{module_name}' for function '{reference}': {exc}"
+            f"cannot import module '{module_name}' for function '{reference}': "
+            f"{type(exc).__name__}: {exc}"
         ) from None
     function = getattr(module, attribute, None)
     if not callable(function):
@@ -82,11 +75,10 @@ class ChunkFunction:
         self.schema: pa.Schema | None = None  # fixed by the first chunk
 
     def __call__(self, columns: Mapping[str, np.ndarray]) -> pa.Table:
-        """`columns` are made read-only (see the module docstring)."""
-        views = read_only(columns)
-        kwargs = {name: views[name] for name in self.axis_names}
+        """The function gets copies of `columns` (see the module docstring)."""
+        kwargs = {name: columns[name].copy() for name in self.axis_names}
         if self.wants_param_id:
-            kwargs["param_id"] = views["param_id"]
+            kwargs["param_id"] = columns["param_id"].copy()
         rows = len(columns["param_id"])
         raw = (
             self._call_vectorized(kwargs) if self.spec.vectorized else self._call_rows(kwargs, rows)

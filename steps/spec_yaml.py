@@ -70,6 +70,11 @@ def yaml_document(text: str) -> Any:
         loader.dispose()
 
 
+# YAML 1.1's boolean type also lists y/Y/n/N; PyYAML leaves them out, Go's yaml.v2 (the
+# library of kubectl and Argo) reads them as booleans: they are as ambiguous as yes/no.
+_YAML11_SHORT_BOOLS = frozenset({"y", "Y", "n", "N"})
+
+
 def _yaml_scalar(node: Any, loader: Any, path: str) -> Any:
     if node.tag == _YAML + "merge":
         raise SpecError(
@@ -82,6 +87,8 @@ def _yaml_scalar(node: Any, loader: Any, path: str) -> Any:
             yaml11 = loader.construct_object(node)  # what PyYAML (YAML 1.1) reads
         except Exception as exc:
             yaml11 = exc
+        if node.value in _YAML11_SHORT_BOOLS:  # YAML 1.1 booleans PyYAML reads as text
+            yaml11 = node.value in "yY"
         yaml12 = _yaml12(node.value)
         if not _same(yaml11, yaml12):
             raise SpecError(

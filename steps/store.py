@@ -129,11 +129,24 @@ def file_uri_path(uri: str) -> Path:
     parts = urlsplit(uri)
     if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
         raise StoreError(f"file URI must be file:///absolute/path, got {uri}")
+    if parts.query or parts.fragment or uri.endswith(("?", "#")):
+        raise StoreError(
+            f"file URI {uri} has a query or a fragment: write '?' as %3F and '#' as %23"
+        )
     return Path(os.fsdecode(unquote_to_bytes(parts.path)))
 
 
 class FileStore(Store):
     def __init__(self, root: Path) -> None:
+        text = str(root)
+        if "\0" in text:
+            raise StoreError(f"store path {text!r} holds a NUL character")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that are not UTF-8, from argv or a %-escape
+            raise StoreError(
+                f"store path {text!r} is not UTF-8 text (Parquet writers and manifests need it)"
+            ) from None
         self.root = root.absolute()
         self.uri = self.root.as_uri()
 

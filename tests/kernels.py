@@ -69,11 +69,19 @@ def zeroes_its_inputs(x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     return {"f": f}
 
 
-def sneaks_a_write(x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
-    """Tries to make its input writeable again before changing it."""
+_KEPT: list[np.ndarray] = []
+
+
+def meddles_later(x: np.ndarray, y: np.ndarray, param_id: np.ndarray) -> dict[str, np.ndarray]:
+    """Keeps its inputs and overwrites them on the next call, after they were stored, and
+    scrambles its param_id: whatever it does to the arrays it was given, nothing stored moves."""
+    for kept in _KEPT:
+        kept[:] = -1
+    _KEPT[:] = [x, y, param_id]
     f = x + y
-    x.setflags(write=True)
-    x[:] = 0
+    param_id[:] = param_id[::-1].copy()
+    if x.base is not None:  # reaching behind a view: there must be nothing behind it
+        x.base[:] = 42
     return {"f": f}
 
 
@@ -112,3 +120,20 @@ def typed_outputs(x: np.ndarray) -> pa.Table:
         "float16": pa.array(x.astype(np.float16)),
     }
     return pa.table({"out": columns[kind], "f": pa.array(x * 1.0)})
+
+
+def part_nan(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> pa.Table:
+    """An objective `f = x + y/10 + z/100` with holes: NaN for every row with x == 4, NaN for
+    x == 6 and z == 0, null for x == 8 and z == 1. On x in 0..9, y in 0..4, z in {0, 1}
+    (100 rows; param_id = 10x + 2y + z) that is 15 NaN and 5 null rows, and 80 numbers.
+    `g` is NaN in the best row for goal max (x=9, y=4, z=1), to carry a NaN that is not the
+    objective through the best rows and summary.json."""
+    f = x + y / 10 + z / 100
+    f = np.where((x == 4) | ((x == 6) & (z == 0)), np.nan, f)
+    g = np.where((x == 9) & (z == 1), np.nan, (x * y).astype(np.float64))
+    return pa.table({"f": pa.array(f, mask=(x == 8) & (z == 1)), "g": pa.array(g)})
+
+
+def mostly_nan(x: np.ndarray) -> dict[str, np.ndarray]:
+    """A number only where x is a multiple of 7; NaN everywhere else."""
+    return {"f": np.where(x % 7 == 0, -1.0 * x, np.nan)}

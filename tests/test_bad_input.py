@@ -61,6 +61,7 @@ SPECS: dict[str, str] = {
     "module-missing": good_with("steps.kernels:rosenbrock", "no_such_module:f"),
     "attribute-missing": good_with("steps.kernels:rosenbrock", "steps.kernels:no_such_function"),
     "not-callable": good_with("steps.kernels:rosenbrock", "steps.kernels:annotations"),
+    "exits-at-import": good_with("steps.kernels:rosenbrock", "tests.exits_at_import:f"),
 }
 MALFORMED = {
     "bad.toml": 'name = "x"\nshards = [',
@@ -108,6 +109,7 @@ CATALOGUE: list[tuple[str, str]] = [
     ("run {spec:module-missing}", "cannot import module 'no_such_module'"),
     ("run {spec:attribute-missing}", "has no callable 'no_such_function'"),
     ("run {spec:not-callable}", "has no callable 'annotations'"),
+    ("run {spec:exits-at-import}", "cannot import module 'tests.exits_at_import'"),
     # files
     ("run {tmp}/missing.toml", "no such spec file"),
     ("run {file:bad.toml}", "is not valid TOML"),
@@ -139,6 +141,9 @@ CATALOGUE: list[tuple[str, str]] = [
     ("run --store s3://Bad_Bucket/x", "not a valid S3 bucket name"),
     ("run --store s3://no-such-bucket/x", "bucket 'no-such-bucket' does not exist"),
     ("run {spec:good} --store {tmp}/good.toml", "good.toml is a file, not a folder"),
+    ("run --store file:///tmp/x%00y", "holds a NUL character"),
+    ("run --store file:///tmp/x%FF%FE", "is not UTF-8 text"),
+    ("run --store file:///tmp/runs?a=1", "has a query or a fragment"),
     ("run {spec:good} --store {tmp}/good.toml/runs", "is below a file"),
     # flags that override a spec field go through the spec's own validation
     ("run {spec:good} --shards 13", "spec field 'shards': is 13 but the space has only 12 rows"),

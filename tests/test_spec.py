@@ -251,3 +251,17 @@ def test_retry_user_errors_is_how_it_runs_not_what_it_computes() -> None:
     assert retrying.with_shards(2).retry_user_errors  # an override keeps it
     with pytest.raises(SpecError, match="spec field 'retry_user_errors': must be true or false"):
         parse_spec(BASE | {"retry_user_errors": "yes"})
+
+
+@pytest.mark.parametrize("plain", ["y", "Y", "n", "N"])
+def test_yaml_short_booleans_are_refused_as_ambiguous(plain: str, tmp_path: Path) -> None:
+    """YAML 1.1 lists y/n as booleans (Go's yaml.v2 reads them so); PyYAML reads text."""
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: demo\nfunction: steps.kernels:rosenbrock\n"
+        f"space: {{x: {{values: [{plain}]}}}}\n"
+    )
+    with pytest.raises(SpecError, match=f"YAML 1.1 reads '{plain}' as bool"):
+        load_spec(path)
+    path.write_text(path.read_text().replace(f"[{plain}]", f"['{plain}']"))
+    assert load_spec(path).axes[0].args == (plain,)
