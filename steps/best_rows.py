@@ -83,7 +83,9 @@ def _kept(keep: Keep, rank: int, row: dict[str, Any]) -> bool:
     if keep.where is not None:
         column, op, number = keep.where
         value = row.get(column)
-        return isinstance(value, int | float) and _COMPARE[op](value, number)
+        if not isinstance(value, int | float) or (isinstance(value, float) and math.isnan(value)):
+            return False  # NaN and null match no condition, as steps/keep.py filters them
+        return _COMPARE[op](value, number)
     return True
 
 

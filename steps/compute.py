@@ -21,8 +21,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from steps import layout
+from steps import exit_codes, layout
 from steps.cli import spec_and_store, step_parser, write_outputs
+from steps.fingerprint import (
+    CodeFingerprint,
+    FingerprintError,
+    code_fingerprint,
+    describe_difference,
+)
 from steps.function import ChunkFunction, FunctionError
 from steps.keep import KeepError, RowFilter
 from steps.parquet import AlignedRowGroups, open_writer, row_group_rows, writer_fingerprint
@@ -43,9 +49,16 @@ class ShardOutcome:
 
 
 def existing_shard(
-    store: Store, key: str, spec: Spec, index: int, start: int, stop: int
+    store: Store,
+    key: str,
+    spec: Spec,
+    index: int,
+    start: int,
+    stop: int,
+    code: CodeFingerprint,
 ) -> ShardInfo | None:
-    """The shard already in the store, if it is complete and belongs to this spec."""
+    """The shard already in the store, if it is complete, belongs to this spec, was computed
+    by this code and would be accepted by reduce."""
     try:
         info = read_shard_info(store, key)
     except ObjectNotFoundError:
@@ -55,11 +68,22 @@ def existing_shard(
         return None
     problem = info.problem(spec.hash, index, spec.shards, start, stop, spec.keep.everything)
     if problem is None:
+        problem = other_code(info, code)
+    if problem is None:
         problem = _damaged_pages(store, key)
     if problem:
         print(f"shard {index}: existing object {problem}, recomputing", file=sys.stderr)
         return None
     return info
+
+
+def other_code(info: ShardInfo, code: CodeFingerprint) -> str | None:
+    """Why the shard was computed by other code than `code`, if it was."""
+    if info.code is None:
+        return "records no code fingerprint (computed by an older TTG)"
+    if info.code.digest != code.digest:
+        return f"was computed by other code ({describe_difference(info.code, code)})"
+    return None
 
 
 def _damaged_pages(store: Store, key: str) -> str | None:
@@ -79,12 +103,13 @@ def compute_shard(spec: Spec, store: Store, run_id: str, index: int) -> ShardOut
     space = Space(spec)
     start, stop = space.shard_range(index)
     key = layout.shard_key(spec.name, run_id, index, spec.shards)
-    claim_run(store, spec, run_id)
-    done = existing_shard(store, key, spec, index, start, stop)
+    function = ChunkFunction(spec)
+    code = fingerprint_of(spec)  # here, where the shard is computed: the pod's own code
+    claim_run(store, spec, run_id, code)
+    done = existing_shard(store, key, spec, index, start, stop, code)
     if done is not None:
         return ShardOutcome(key, done.rows, done.seconds, skipped=True)
     began = time.perf_counter()
-    function = ChunkFunction(spec)
     summary = PartialSummary()
     rows = RowFilter(spec)
     written = 0
@@ -125,6 +150,7 @@ def compute_shard(spec: Spec, store: Store, run_id: str, index: int) -> ShardOut
                 param_id_range=None,
                 computed_rows=stop - start,
                 writer=writer_fingerprint(spec, table.schema),
+                code=code,
             )
             writer.add_key_value_metadata(info.to_metadata())
         finally:
@@ -132,6 +158,14 @@ def compute_shard(spec: Spec, store: Store, run_id: str, index: int) -> ShardOut
                 writer.close()
         seal_footer(path)
     return ShardOutcome(key, written, time.perf_counter() - began, skipped=False)
+
+
+def fingerprint_of(spec: Spec) -> CodeFingerprint:
+    """The current code's fingerprint; a package too large to read is the user's to fix."""
+    try:
+        return code_fingerprint(spec)
+    except (FingerprintError, OSError) as exc:
+        raise FunctionError(f"cannot fingerprint the code of {spec.function}: {exc}") from None
 
 
 def _kept(
@@ -163,9 +197,6 @@ def _log_chunk(index: int, count: int, start: int, stop: int, seconds: float) ->
     )
 
 
-READ_ONLY_HINT = " (its input arrays are read-only: copy one before changing it, e.g. x = x.copy())"
-
-
 def _chunk_table(
     spec: Spec, space: Space, function: ChunkFunction, index: int, start: int, stop: int
 ) -> pa.Table:
@@ -176,17 +207,16 @@ def _chunk_table(
         raise FunctionError(
             f"shard {index}, param_id [{start}, {stop}): {spec.function} {exc}"
         ) from None
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() in user code is its failure too
         traceback.print_exc()
-        hint = READ_ONLY_HINT if "read-only" in str(exc) else ""
         raise FunctionError(
-            f"shard {index}, param_id [{start}, {stop}): {spec.function} raised {type(exc).__name__}: {exc}{hint}"
+            f"shard {index}, param_id [{start}, {stop}): {spec.function} raised {type(exc).__name__}: {exc}"
         ) from None
     types = {"param_id": pa.int64(), **{a.name: arrow_type(a) for a in spec.axes}}
     axes = {name: pa.array(columns[name], type=dtype) for name, dtype in types.items()}
     table = pa.Table.from_pydict({**axes, **{n: outputs[n] for n in outputs.column_names}})
     if spec.objective:
-        problem = _objective_problem(table, spec.objective.column)
+        problem = _objective_problem(table, spec.objective.column, spec.objective.on_nan)
         if problem:
             raise FunctionError(
                 f"shard {index}, param_id [{start}, {stop}): {spec.function} {problem}"
@@ -194,13 +224,17 @@ def _chunk_table(
     return table
 
 
-def _objective_problem(table: pa.Table, column: str) -> str | None:
-    """The objective drives top-k, so it must be a number in every row (inf is a number)."""
+def _objective_problem(table: pa.Table, column: str, on_nan: str) -> str | None:
+    """The objective drives top-k, so it must be a column of numbers (inf is a number). A row
+    whose objective is NaN or null is kept and counted but never ranked; with
+    `on_nan = "fail"` it fails the shard instead."""
     if column not in table.column_names:
         return f"returned no objective column '{column}' (outputs: {table.column_names})"
     values = table[column]
     if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
         return f"returned objective column '{column}' of type {values.type}, not a number"
+    if on_nan != "fail":
+        return None
     missing = pc.is_null(values, nan_is_null=True)
     bad = pc.sum(missing).as_py() or 0
     if bad:
@@ -240,21 +274,24 @@ def main(argv: list[str] | None = None) -> int:
             raise SpecError("--shard", f"must be in 0..{spec.shards - 1}, got {args.shard}")
     except (SpecError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exit_codes.BAD_INPUT
     try:
         outcome = compute_shard(spec, store, args.run_id, args.shard)
-    except FunctionError as exc:
+    except FunctionError as exc:  # deterministic: retried only if the spec opts in
         print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except (StoreError, RunMismatchError) as exc:
+        return exit_codes.USER_CODE
+    except RunMismatchError as exc:  # the run id holds another spec's run: never retried
         print(f"error: shard {args.shard} of {spec.shards}: {exc}", file=sys.stderr)
-        return 1
+        return exit_codes.BAD_INPUT
+    except StoreError as exc:
+        print(f"error: shard {args.shard} of {spec.shards}: {exc}", file=sys.stderr)
+        return exit_codes.STORE
     write_outputs(args.outputs, {"rows": str(outcome.rows)})
     verb = "already complete, skipped" if outcome.skipped else f"computed in {outcome.seconds:.2f}s"
     print(
         f"shard {args.shard}/{spec.shards}: {outcome.rows} rows {verb} -> {store.url(outcome.key)}"
     )
-    return 0
+    return exit_codes.OK
 
 
 if __name__ == "__main__":

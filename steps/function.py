@@ -118,7 +118,7 @@ class ChunkFunction:
                 raise FunctionError(
                     f"returned {len(values)} values for column '{name}', expected {rows}"
                 )
-            if not storable(values.type):
+            if not (storable(values.type) or pa.types.is_null(values.type)):
                 raise FunctionError(
                     f"returned column '{name}' of type {values.type}, which TTG does not store "
                     f"(use {STORABLE}; e.g. int64 nanoseconds for a time, text for a decimal)"
@@ -126,7 +126,22 @@ class ChunkFunction:
         return outputs
 
     def _conform(self, outputs: dict[str, pa.Array]) -> pa.Table:
-        """Keep every chunk on the first chunk's schema, so row groups (and shards) agree."""
+        """Keep every chunk on the first chunk's schema, so row groups (and shards) agree.
+
+        A column with no value at all (Arrow type null: all None) takes the type the schema
+        has for it, or float64 — a missing number — in the first chunk: otherwise whether a
+        sweep fails would depend on whether some chunk happened to hold only missing values."""
+        known = (
+            {}
+            if self.schema is None
+            else dict(zip(self.schema.names, self.schema.types, strict=True))
+        )
+        outputs = {
+            name: values.cast(known.get(name, pa.float64()))
+            if pa.types.is_null(values.type)
+            else values
+            for name, values in outputs.items()
+        }
         table = pa.table(outputs)
         if self.schema is None:
             self.schema = table.schema

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from steps import layout
+from steps import exit_codes, layout
 from steps.best_rows import BestRowError, check_best_rows
 from steps.cli import spec_and_store, step_parser, write_outputs
 from steps.concat import (
@@ -40,6 +40,7 @@ from steps.concat import (
     read_group,
     row_groups,
 )
+from steps.fingerprint import mixture
 from steps.keep import RowFilter
 from steps.parquet import AlignedRowGroups, open_writer, row_group_rows, writer_fingerprint
 from steps.run_record import timestamp
@@ -89,6 +90,9 @@ def verify_shards(store: Store, spec: Spec, run_id: str) -> list[ShardInfo]:
             difference = schema_difference(info.schema, infos[0].schema)
             raise ShardError(f"shard {index} ({store.url(key)}) {difference}")
         infos.append(info)
+    problem = mixture([(info.index, info.code) for info in infos])
+    if problem:
+        raise ShardError(problem)
     return infos
 
 
@@ -342,10 +346,14 @@ def build_summary(
     }
     objective = None
     if spec.objective:
+        ranked = merged.columns.get(spec.objective.column)
         objective = {
             "column": spec.objective.column,
             "goal": spec.objective.goal,
             "top_k": spec.objective.top_k,
+            # Rows whose objective is NaN or null: kept and counted, never ranked in `best`.
+            "nans": ranked.nans if ranked else 0,
+            "nulls": ranked.nulls if ranked else 0,
             "best": merged.top,
         }
     return json_safe(
@@ -401,6 +409,8 @@ def reduce_run(store: Store, spec: Spec, run_id: str) -> ReduceOutcome:
         "reduce_seconds": merged - began,
     }
     summary = build_summary(spec, run_id, infos, rows, timings)
+    code = infos[0].code  # every shard's, by verify_shards
+    summary["code"] = None if code is None else {"fingerprint": code.digest, "parts": code.parts}
     store.put_bytes(layout.summary_key(spec.name, run_id), json.dumps(summary, indent=2).encode())
     success = {"rows": rows, "spec_hash": spec.hash, "finished_at": summary["finished_at"]}
     store.put_bytes(layout.success_key(spec.name, run_id), json.dumps(success).encode())
@@ -421,6 +431,10 @@ def _check_best_rows(
     except BestRowError as exc:
         key = layout.shard_key(spec.name, run_id, exc.shard, spec.shards)
         raise ShardError(f"shard {exc.shard} ({store.url(key)}) {exc}") from None
+    except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid / ArrowIOError
+        # Damage the page checks missed: it is the shards', not the store's ("cannot write").
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ShardError(f"the result merged from the shards does not read back: {first}") from None
 
 
 def output_parameters(outcome: ReduceOutcome) -> dict[str, str]:
@@ -445,20 +459,20 @@ def main(argv: list[str] | None = None) -> int:
         spec, store = spec_and_store(args)
     except (SpecError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exit_codes.BAD_INPUT
     try:
         outcome = reduce_run(store, spec, args.run_id)
     except ShardError as exc:
         print(f"error: reduce refused, no result written: {exc}", file=sys.stderr)
-        return 1
+        return exit_codes.FAILED
     except StoreError as exc:
         print(f"error: reduce failed: {exc}", file=sys.stderr)
-        return 1
+        return exit_codes.STORE
     write_outputs(args.outputs, output_parameters(outcome))
     print(
         f"reduce: {outcome.rows} rows from {spec.shards} shards -> {store.url(layout.result_key(spec.name, args.run_id))}"
     )
-    return 0
+    return exit_codes.OK
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from steps import layout
+from steps.fingerprint import CodeFingerprint
 from steps.spec import Spec
 from steps.store import ObjectNotFoundError, Store
 
@@ -61,8 +62,11 @@ def read_run_record(store: Store, key: str) -> RunRecord:
     return RunRecord(spec_hash, started, document.get("spec"))
 
 
-def claim_run(store: Store, spec: Spec, run_id: str) -> None:
-    """Write `spec.json` for a new run, or check that an existing run is this spec's."""
+def claim_run(store: Store, spec: Spec, run_id: str, code: CodeFingerprint) -> None:
+    """Write `spec.json` for a new run, or check that an existing run is this spec's.
+
+    It records the code of the task that claimed the run; each shard records its own, and
+    reduce requires them all to agree (summary.json then holds that one)."""
     key = layout.spec_key(spec.name, run_id)
     try:
         existing = read_run_record(store, key)
@@ -72,6 +76,8 @@ def claim_run(store: Store, spec: Spec, run_id: str) -> None:
             "run_id": run_id,
             "started_at": timestamp(),
             "spec": spec.canonical(),
+            "code_fingerprint": code.digest,
+            "code": code.parts,
         }
         store.put_bytes(key, json.dumps(document, indent=2).encode())
         return

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from steps.concat import MAGIC, movable, read_footer_at, read_group, row_groups
+from steps.fingerprint import CodeFingerprint
 from steps.store import Store, StoreError
 from steps.summary import PartialSummary, SummaryFormatError
 from steps.thrift_compact import BINARY, LIST, STRUCT, Struct, encode_struct
@@ -60,6 +61,7 @@ class ShardInfo:
     file_rows: int | None = None  # rows actually in the file (None while writing it)
     computed_rows: int | None = None  # rows the shard computed; more than `rows` if it keeps fewer
     writer: str | None = None  # steps.parquet.writer_fingerprint of its writer, if recorded
+    code: CodeFingerprint | None = None  # the code that computed it (None: an older TTG's)
 
     def to_metadata(self) -> dict[str, str]:
         return {
@@ -75,6 +77,7 @@ class ShardInfo:
             # allow_nan: Python round-trips NaN/Infinity, and an objective may be -inf.
             PREFIX + "summary": json.dumps(self.summary.to_json(), separators=(",", ":")),
             **({PREFIX + "writer": self.writer} if self.writer is not None else {}),
+            **({PREFIX + "code": self.code.to_json()} if self.code is not None else {}),
         }
 
     def problem(
@@ -200,6 +203,7 @@ def _decode(meta: pq.FileMetaData, kv: dict[str, str]) -> ShardInfo:
         file_rows=meta.num_rows,
         computed_rows=int(kv.get(PREFIX + "computed_rows", kv[PREFIX + "rows"])),
         writer=kv.get(PREFIX + "writer"),
+        code=CodeFingerprint.from_json(kv[PREFIX + "code"]) if PREFIX + "code" in kv else None,
     )
 
 

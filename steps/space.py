@@ -75,7 +75,13 @@ class Space:
         """Columns for rows `[start, stop)`: `param_id` first, then each axis in spec order."""
         if not 0 <= start <= stop <= self.rows:
             raise ValueError(f"rows [{start}, {stop}) are outside the space of {self.rows} rows")
-        param_id = np.arange(start, stop, dtype=np.int64)
+        return self.decode_ids(np.arange(start, stop, dtype=np.int64))
+
+    def decode_ids(self, param_id: np.ndarray) -> dict[str, np.ndarray]:
+        """Columns for any rows, given as an int64 array of `param_id`s (e.g. a sample of the
+        sweep, which `verify` recomputes): the same arithmetic, row by row."""
+        if len(param_id) and not (int(param_id.min()) >= 0 and int(param_id.max()) < self.rows):
+            raise ValueError(f"a param_id is outside the space of {self.rows} rows")
         grid_index = param_id // self.spec.samples if self.spec.samples > 1 else param_id
         columns: dict[str, np.ndarray] = {"param_id": param_id}
         for axis in self.spec.axes:

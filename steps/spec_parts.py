@@ -45,7 +45,7 @@ class Keep:
     `where` a condition holds. The summary always covers every computed row."""
 
     top_k: int | None = None
-    where: tuple[str, str, float] | None = None  # column, operator, number
+    where: tuple[str, str, int | float] | None = None  # column, operator, number
 
     @property
     def everything(self) -> bool:

@@ -363,8 +363,13 @@ def parse_keep(data: Any, objective: Objective | None) -> Keep:
                 "keep.where",
                 f'must look like "<column> <op> <number>" (op: < <= > >= == !=), got {shown(value)}',
             )
+        if re.fullmatch(r"[-+]?[0-9]+", match[3]):  # an integer stays one: int64 is exact
+            whole = int(match[3])
+            if abs(whole) >= 2**64:
+                raise SpecError("keep.where", f"{shown(whole)} is beyond any integer column")
+            return Keep(where=(match[1], match[2], whole))
         try:
-            number = float(match[3])
+            number = float(match[3]) if match[3].isascii() else math.nan
         except ValueError:
             raise SpecError("keep.where", f"{shown(match[3])} is not a number") from None
         return Keep(where=(match[1], match[2], _finite(number, "keep.where")))

@@ -71,11 +71,12 @@ def yaml_document(text: str) -> Any:
 
 
 # YAML 1.1's boolean type also lists y/Y/n/N; PyYAML leaves them out, Go's yaml.v2 (the
-# library of kubectl and Argo) reads them as booleans: they are as ambiguous as yes/no.
+# library of kubectl and Argo) reads them as booleans: as values they are as ambiguous as
+# yes/no. As keys they are what they look like: axis names (x, y), text in every format.
 _YAML11_SHORT_BOOLS = frozenset({"y", "Y", "n", "N"})
 
 
-def _yaml_scalar(node: Any, loader: Any, path: str) -> Any:
+def _yaml_scalar(node: Any, loader: Any, path: str, key: bool = False) -> Any:
     if node.tag == _YAML + "merge":
         raise SpecError(
             path or "(top level)",
@@ -87,7 +88,7 @@ def _yaml_scalar(node: Any, loader: Any, path: str) -> Any:
             yaml11 = loader.construct_object(node)  # what PyYAML (YAML 1.1) reads
         except Exception as exc:
             yaml11 = exc
-        if node.value in _YAML11_SHORT_BOOLS:  # YAML 1.1 booleans PyYAML reads as text
+        if node.value in _YAML11_SHORT_BOOLS and not key:  # axes are named x, y, ...
             yaml11 = node.value in "yY"
         yaml12 = _yaml12(node.value)
         if not _same(yaml11, yaml12):
@@ -149,7 +150,7 @@ def _yaml_tree(root: Any, loader: Any) -> Any:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise SpecError(path or "(top level)", "has a key that is a list or a table")
             budget.spend(path, key_node.value, values=0)
-            key = _yaml_scalar(key_node, loader, field_path(path, key_node.value))
+            key = _yaml_scalar(key_node, loader, field_path(path, key_node.value), key=True)
             check_key(key, path)
             if key in mapping:
                 raise SpecError(

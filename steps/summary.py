@@ -3,8 +3,10 @@
 Each shard stores a partial summary in its Parquet footer; reduce merges them in O(shards)
 without rereading rows. Statistics are associative (count, nulls, NaNs, min, max, sum), and
 top-k is kept as whole rows ordered by (objective, param_id), so merging partials gives the
-same rows whatever the sharding. The mean is sum/count: it may differ in the last bits
-between shardings, because float addition is not associative.
+same rows whatever the sharding. Only numbers are ranked: a row whose objective is NaN or
+null is counted (`nans`, `nulls`) and never joins the top k, whatever the goal. The mean is
+sum/count over the numbers that are not NaN (nulls and NaNs excluded): it may differ in the
+last bits between shardings, because float addition is not associative.
 """
 
 from __future__ import annotations
@@ -181,8 +183,18 @@ def _sort_key(objective: Objective) -> Any:
     return lambda row: (sign * row[objective.column], row["param_id"])
 
 
+def ranked(value: Any) -> bool:
+    """Whether an objective value takes part in ranking: a number that is not NaN (infinities
+    are numbers). A NaN or null objective is kept and counted, never ranked, whatever the goal."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return not (isinstance(value, float) and math.isnan(value))
+
+
 def _best(rows: list[dict[str, Any]], objective: Objective) -> list[dict[str, Any]]:
-    return sorted(rows, key=_sort_key(objective))[: objective.top_k]
+    """The k best of `rows`; a row without a number (from a footer: untrusted) is never one."""
+    candidates = [row for row in rows if ranked(row.get(objective.column))]
+    return sorted(candidates, key=_sort_key(objective))[: objective.top_k]
 
 
 def top_rows(
@@ -190,19 +202,18 @@ def top_rows(
 ) -> list[dict[str, Any]]:
     """The k best rows of a table by the objective, ties broken by `param_id`; with `worst`,
     only rows whose objective is at least that good are considered (those that could still
-    join a top k whose k-th value is `worst`)."""
+    join a top k whose k-th value is `worst`). Rows whose objective is NaN or null are never
+    among them, for either goal: they are filtered out before anything is ranked, rather
+    than left to where Arrow's sort places them (after the numbers, in pyarrow 26), so fewer
+    than k rows come back when fewer than k rows have a number."""
     if objective.column not in table.column_names:
         raise KeyError(objective.column)
     column = table[objective.column]
     if worst is not None:  # a comparison drops nulls and NaNs too, and most rows at once
         better = pc.less_equal if objective.goal == "min" else pc.greater_equal
-        table = table.filter(better(column, worst))
+        table = table.filter(better(column, worst))  # NaN compares false, null is dropped
     else:
-        valid = pc.is_valid(column)
-        if pa.types.is_floating(column.type):
-            valid = pc.and_kleene(valid, pc.invert(pc.is_nan(column)))  # null: not valid
-        if not pc.all(valid).as_py():
-            table = table.filter(valid)
+        table = ranked_rows(table, objective.column)
     order = "ascending" if objective.goal == "min" else "descending"
     best = pc.select_k_unstable(
         table.select([objective.column, "param_id"]),
@@ -210,6 +221,18 @@ def top_rows(
         sort_keys=[(objective.column, order), ("param_id", "ascending")],
     )
     return _best(table.take(best).to_pylist(), objective)
+
+
+def ranked_rows(table: pa.Table, column: str) -> pa.Table:
+    """The rows of `table` whose `column` is a number: not null, not NaN (a cheap no-op when
+    every row is). What top-k ranks, in the summary and in `keep = { top_k = N }` alike."""
+    values = table[column]
+    valid = pc.is_valid(values)
+    if pa.types.is_floating(values.type):
+        valid = pc.and_kleene(valid, pc.invert(pc.is_nan(values)))  # null: not valid
+    if pc.all(valid).as_py() is False:
+        return table.filter(valid)
+    return table
 
 
 def json_safe(value: Any) -> Any:

@@ -137,3 +137,13 @@ def part_nan(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> pa.Table:
 def mostly_nan(x: np.ndarray) -> dict[str, np.ndarray]:
     """A number only where x is a multiple of 7; NaN everywhere else."""
     return {"f": np.where(x % 7 == 0, -1.0 * x, np.nan)}
+
+
+def none_below_five(x: int) -> dict[str, float | None]:
+    """A scalar function with no answer for part of the space."""
+    return {"f": None if x < 5 else float(x)}
+
+
+def extremes(u: np.ndarray) -> dict[str, np.ndarray]:
+    """Values at both ends of the float range: their span overflows a float."""
+    return {"f": np.where(u > 0.5, 1e308, -1e308)}

@@ -6,6 +6,7 @@ Regenerate the golden files on purpose only: `TTG_REGENERATE_GOLDEN=1 pytest tes
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +168,23 @@ def test_the_lint_catches_what_the_schema_cannot(mutate: Any, message: str) -> N
     mutate(manifest)
     problems = lint(manifest)
     assert any(message in p for p in problems), problems
+
+
+@pytest.mark.parametrize("opt_in", [False, True], ids=["default", "retry_user_errors"])
+def test_compute_retries_every_failure_but_a_deterministic_one_with_backoff(opt_in: bool) -> None:
+    spec = replace(load_spec(EXAMPLES[0]), retry_user_errors=opt_in)
+    manifest = yaml.safe_load(render(spec, BuildOptions(store="s3://ttg/runs")))
+    validate(manifest)
+    assert lint(manifest) == []
+    strategy = _compute(manifest)["retryStrategy"]
+    codes = '"2"' if opt_in else '"2", "3"'  # bad input; user code unless the spec opts in
+    assert strategy == {
+        "expression": f'lastRetry.status == "Error" || lastRetry.exitCode not in [{codes}]',
+        "limit": 3,
+        "retryPolicy": "Always",  # Argo ANDs it with the expression: Always leaves it the say
+        # no maxDuration: Argo counts it from the first attempt's start, so a shard running
+        # longer than it would never be retried (and its retry's pod deadline would be it)
+        "backoff": {"duration": "15s", "factor": 2, "cap": "10m"},
+    }
+    assert spec.hash == load_spec(EXAMPLES[0]).hash, "an operational setting, not hashed"
+    assert "retryStrategy" not in manifest["spec"]["templates"][1], "reduce is not retried"

@@ -119,7 +119,6 @@ REFUSED_TYPES = {
     "decimal": "decimal128(2, 1)",
     "binary": "binary",
     "list": "list<item: int64>",
-    "null": "null",
     "dictionary": "dictionary<values=string, indices=int32, ordered=0>",
     "float16": "halffloat",
 }
@@ -167,3 +166,75 @@ def test_outputs_of_other_arrow_types_are_refused_in_one_line_naming_the_column(
     message = str(refused.value)
     assert f"column 'out' of type {arrow_type}, which TTG does not store" in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "condition",
+    ["stamp > {edge}", "stamp >= {edge}", "stamp == {edge}", "stamp != {edge}", "stamp < {edge}"],
+)
+def test_keep_where_compares_int64_beyond_two_to_the_53_exactly(
+    condition: str, tmp_path: Path
+) -> None:
+    top = 2**62 - 3
+    t = list(range(top - 20, top))
+    stamps = (np.array(t, dtype=np.int64) * 1_000_000_000 + 7).tolist()  # as compute stores them
+    edge = sorted(stamps)[10]
+    spec = parse_spec(
+        {
+            "name": "big",
+            "function": "tests.kernels:nanoseconds",
+            "shards": 2,
+            "chunk_rows": 4,
+            "space": {"t": {"range": [top - 20, top, 1]}},
+            "keep": {"where": condition.format(edge=edge)},
+        }
+    )
+    kept = run(spec, tmp_path)["stamp"].to_pylist()
+    ops = {
+        "stamp > {edge}": lambda v: v > edge,
+        "stamp >= {edge}": lambda v: v >= edge,
+        "stamp == {edge}": lambda v: v == edge,
+        "stamp != {edge}": lambda v: v != edge,
+        "stamp < {edge}": lambda v: v < edge,
+    }
+    assert kept == [v for v in stamps if ops[condition](v)]
+
+
+@pytest.mark.parametrize(
+    "condition,kept",
+    [
+        ("y < 2.5", [0, 1, 2]),
+        ("y >= 2.5", [3, 4, 5]),
+        ("y == 2.5", []),
+        ("y != 2.5", [0, 1, 2, 3, 4, 5]),
+        ("y > -1e30", [0, 1, 2, 3, 4, 5]),
+        ("y < 9999999999999999999", [0, 1, 2, 3, 4, 5]),
+    ],
+)
+def test_keep_where_on_an_integer_column_with_any_number(
+    condition: str, kept: list[int], tmp_path: Path
+) -> None:
+    spec = grid("tests.kernels:copies_before_changing", keep={"where": condition})
+    table = run(spec, tmp_path)
+    assert sorted(set(table["y"].to_pylist())) == kept
+
+
+@pytest.mark.parametrize("chunk_rows", [3, 5, 7, 20])
+def test_a_chunk_of_only_missing_values_is_stored_whatever_the_chunking(
+    chunk_rows: int, tmp_path: Path
+) -> None:
+    """A scalar function returning None for the first five rows: with chunks of 5 or fewer
+    rows, whole chunks hold no value (Arrow type null); the result must not care."""
+    spec = parse_spec(
+        {
+            "name": "gaps",
+            "function": "tests.kernels:none_below_five",
+            "vectorized": False,
+            "chunk_rows": chunk_rows,
+            "shards": 2,
+            "space": {"x": {"range": [0, 20]}},
+        }
+    )
+    table = run(spec, tmp_path)
+    assert table.schema.field("f").type == pa.float64()
+    assert table["f"].to_pylist() == [None] * 5 + [float(x) for x in range(5, 20)]

@@ -277,7 +277,7 @@ def test_reduce_refuses_a_bad_shard_naming_it_and_writes_nothing(
         ("tests.kernels:wrong_length", "returned 4 values for column 'y', expected 5"),
         ("tests.kernels:clashes_with_axis", "column 'x', which is the name of an axis"),
         ("tests.kernels:returns_a_list", "must return a mapping of columns"),
-        (
+        (  # only with on_nan = "fail": by default NaN rows are kept (tests/test_nan_objective.py)
             "tests.kernels:nan_at_three",
             r"param_id \[0, 5\).*NaN or null in objective column 'y' at param_id 3",
         ),
@@ -294,7 +294,8 @@ def test_a_failing_or_misbehaving_function_names_shard_and_rows_and_leaves_no_sh
         "chunk_rows": 5,
         "space": {"x": {"range": [0, 20]}},
     }
-    spec = parse_spec(document | {"objective": {"column": "y"}})
+    strict = {"on_nan": "fail"} if function == "tests.kernels:nan_at_three" else {}
+    spec = parse_spec(document | {"objective": {"column": "y", **strict}})
     with pytest.raises(FunctionError, match=message):
         compute_shard(spec, open_store(str(tmp_path)), "r", 0)
     assert not list((tmp_path / "f/r").rglob("*.parquet")) and not list(

@@ -13,6 +13,7 @@ import struct
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -22,7 +23,7 @@ import pytest
 from steps.spec import Spec, parse_spec
 from tests.cli import sweep
 from tests.conftest import S3Server
-from workflows import plot, results
+from workflows import plot, report, results
 from workflows.sweep import main
 
 GRID2 = """
@@ -410,3 +411,56 @@ def test_a_plot_file_of_an_unknown_format_or_folder_is_refused(
     assert code == 2 and "name the file .png" in err and err.count("\n") == 1
     code, _, err = results_cli(capsys, str(folder), "--plot", str(tmp_path / "no" / "p.png"))
     assert code == 2 and "does not exist" in err
+
+
+# --- NaN and null objectives (more in tests/test_nan_objective.py) -------------------------
+
+
+def test_a_run_without_nan_or_null_objectives_says_nothing_about_them(
+    runs: Runs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = runs.folder("bowl", "bowl-aaaaa")
+    objective = summary_of(folder)["objective"]
+    assert (objective["nans"], objective["nulls"]) == (0, 0)
+    _, out, _ = results_cli(capsys, str(folder))
+    assert "never ranked" not in out and "no row has a number" not in out
+
+
+def test_the_unranked_counts_come_from_the_objective_or_from_an_older_summarys_columns() -> None:
+    columns = {"f": {"count": 7, "nans": 2, "nulls": 1}}
+    objective: dict[str, Any] = {"column": "f", "goal": "min", "best": []}
+    older = {"objective": objective, "columns": columns}
+    assert report.unranked_counts(older) == (2, 1)
+    newer = {**older, "objective": {**objective, "nans": 5, "nulls": 0}}
+    assert report.unranked_counts(newer) == (5, 0)
+    assert report.unranked_note(newer) == (
+        "5 NaN in objective column 'f': those rows are in the result, never ranked"
+    )
+    forged = {**older, "objective": {**objective, "nans": -1, "nulls": "x"}}
+    assert report.unranked_counts(forged) == (2, 1)
+    assert report.unranked_counts({"rows": 1}) == (0, 0)
+
+
+def test_fewer_best_rows_than_top_k_are_explained_by_the_rows_without_a_number(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_sweep(
+        """
+name = "few"
+function = "tests.kernels:mostly_nan"
+shards = 2
+[space]
+x = { range = [0, 30] }
+[objective]
+column = "f"
+goal = "min"
+top_k = 8
+""",
+        str(tmp_path / "runs"),
+        "few-aaaaa",
+        tmp_path,
+    )
+    code, out, err = results_cli(capsys, str(tmp_path / "runs/few/few-aaaaa"), "--top", "10")
+    assert code == 0, err
+    assert "--top 10: only 5 rows have a number in objective column 'f'; showing 5" in out
+    assert "best 5 by min f" in out and "25 NaN in objective column 'f'" in out

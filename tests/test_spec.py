@@ -240,7 +240,7 @@ def test_on_nan_is_ignore_by_default_and_in_the_canonical_form_only_when_fail() 
     assert json.loads(failing.to_json())["objective"]["on_nan"] == "fail"
     assert failing.hash != ignored.hash
     with pytest.raises(
-        SpecError, match="spec field 'objective.on_nan': must be 'ignore' or 'fail'"
+        SpecError, match=r"spec field 'objective\.on_nan': must be 'ignore' or 'fail'"
     ):
         parse_spec(BASE | {"objective": objective | {"on_nan": "skip"}})
 
@@ -258,10 +258,9 @@ def test_yaml_short_booleans_are_refused_as_ambiguous(plain: str, tmp_path: Path
     """YAML 1.1 lists y/n as booleans (Go's yaml.v2 reads them so); PyYAML reads text."""
     path = tmp_path / "s.yaml"
     path.write_text(
-        "name: demo\nfunction: steps.kernels:rosenbrock\n"
-        f"space: {{x: {{values: [{plain}]}}}}\n"
+        f"name: demo\nfunction: steps.kernels:rosenbrock\nspace: {{x: {{values: [{plain}]}}}}\n"
     )
-    with pytest.raises(SpecError, match=f"YAML 1.1 reads '{plain}' as bool"):
+    with pytest.raises(SpecError, match=rf"YAML 1\.1 reads '{plain}' as bool"):
         load_spec(path)
     path.write_text(path.read_text().replace(f"[{plain}]", f"['{plain}']"))
     assert load_spec(path).axes[0].args == (plain,)

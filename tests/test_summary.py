@@ -1,16 +1,19 @@
-"""Top-k built chunk by chunk is the top-k of all the rows: ties by param_id, no NaN or null."""
+"""Top-k built chunk by chunk is the top-k of all the rows: ties by param_id, no NaN or null,
+in the summary and in `keep`; statistics count NaN and null apart from the numbers."""
 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from steps.spec import Objective
-from steps.summary import PartialSummary
+from steps.keep import RowFilter
+from steps.spec import Objective, Spec, parse_spec
+from steps.summary import ColumnStats, PartialSummary
 
 values = st.one_of(st.none(), st.just(math.nan), st.sampled_from([-1.0, 0.0, 0.5, 2.0, math.inf]))
 
@@ -37,3 +40,82 @@ def test_top_k_over_chunks_equals_top_k_over_all_rows(
         (sign * f, i) for i, f in enumerate(column) if f is not None and not math.isnan(f)
     )
     assert [row["param_id"] for row in summary.top] == [i for _, i in ranked[:k]]
+
+
+def spec_keeping(keep: dict[str, Any], goal: str = "min") -> Spec:
+    return parse_spec(
+        {
+            "name": "k",
+            "function": "m:f",
+            "space": {"x": {"range": [0, 1]}},
+            "objective": {"column": "f", "goal": goal},
+            "keep": keep,
+        }
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    column=st.lists(values, min_size=1, max_size=60),
+    cuts=st.lists(st.integers(1, 60), max_size=6),
+    goal=st.sampled_from(["min", "max"]),
+    k=st.integers(1, 70),
+)
+def test_keep_top_k_over_chunks_keeps_the_best_numbers_and_never_a_nan_or_null(
+    column: list[float | None], cuts: list[int], goal: Literal["min", "max"], k: int
+) -> None:
+    """Fewer than k rows with a number: just those are kept, never NaN or null filling in."""
+    rows = RowFilter(spec_keeping({"top_k": k}, goal))
+    table = pa.table({"param_id": pa.array(range(len(column)), pa.int64()), "f": column})
+    start = 0
+    for stop in [*sorted(c for c in cuts if c < len(column)), len(column)]:
+        assert rows.add(table.slice(start, stop - start)) is None
+        start = stop
+    kept = rows.finish()
+    sign = 1 if goal == "min" else -1
+    ranked = sorted(
+        (sign * f, i) for i, f in enumerate(column) if f is not None and not math.isnan(f)
+    )
+    assert kept is not None
+    assert kept["param_id"].to_pylist() == sorted(i for _, i in ranked[:k])
+
+
+@pytest.mark.parametrize(
+    ("op", "expected"),
+    [("<", [2]), ("<=", [2, 3]), (">", [4]), (">=", [3, 4]), ("==", [3]), ("!=", [2, 4])],
+)
+def test_keep_where_never_matches_nan_or_null_whatever_the_operator(
+    op: str, expected: list[int]
+) -> None:
+    """f = [NaN, null, 0, 1, 2] against 1: `!=` too leaves NaN out, though IEEE says NaN != 1."""
+    rows = RowFilter(spec_keeping({"where": f"f {op} 1"}))
+    table = pa.table(
+        {"param_id": pa.array(range(5), pa.int64()), "f": [math.nan, None, 0.0, 1.0, 2.0]}
+    )
+    kept = rows.add(table)
+    assert kept is not None and kept["param_id"].to_pylist() == expected
+
+
+def test_a_footer_naming_a_nan_or_null_best_row_never_puts_it_in_the_top() -> None:
+    """Partial summaries come from footers (untrusted): merging ranks only numbers."""
+    objective = Objective(column="f", goal="max", top_k=3)
+    footer = PartialSummary(
+        rows=4,
+        top=[
+            {"param_id": 0, "f": math.nan},
+            {"param_id": 1, "f": None},
+            {"param_id": 2, "f": 1.0},
+            {"param_id": 3, "f": "high"},
+        ],
+    )
+    merged = footer.merge(PartialSummary(), objective)
+    assert merged.top == [{"param_id": 2, "f": 1.0}]
+
+
+def test_column_statistics_count_nan_and_null_apart_and_leave_them_out_of_min_max_mean() -> None:
+    first = ColumnStats.of(pa.array([math.nan, None, 1.0, 3.0]))
+    second = ColumnStats.of(pa.array([None, None, math.nan], pa.float64()))
+    stats = first.merge(second)
+    assert (stats.count, stats.nans, stats.nulls) == (2, 2, 3)
+    assert (stats.min, stats.max, stats.mean) == (1.0, 3.0, 2.0)
+    assert second.mean is None and second.min is None

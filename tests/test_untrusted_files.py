@@ -70,6 +70,7 @@ DAMAGES: dict[str, Callable[[bytes], bytes]] = {
     "empty": lambda blob: b"",
     "a JSON array": lambda blob: b"[1, 2, 3]",
     "deeply nested": lambda blob: b"[" * 100_000 + b"]" * 100_000,
+    "a 5,000-digit number": lambda blob: b'{"rows": ' + b"9" * 5000 + b"}",
 }
 WRONG_TYPES = {
     "rows as text": ("rows", "many", "field 'rows' is not a count"),
@@ -190,3 +191,44 @@ def test_a_run_has_a_duration_of_zero_or_more_seconds(
     assert results.open_run(str(folder)).seconds is None
     code, out, _ = cli(capsys, "results", str(folder))
     assert code == 0 and "-" in out.split("duration")[1].splitlines()[0]
+
+
+def test_plots_of_values_beyond_float_exactness_and_range_are_drawn(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """int64 beyond 2**53 (a line) and values spanning -1e308..1e308 (a histogram)."""
+    big: dict[str, object] = {
+        "name": "big",
+        "function": "tests.kernels:nanoseconds",
+        "space": {"t": {"range": [2**62 - 40, 2**62 - 1]}},
+        "objective": {"column": "stamp", "goal": "max"},
+    }
+    wide: dict[str, object] = {
+        "name": "wide",
+        "function": "tests.kernels:extremes",
+        "samples": 200,
+        "space": {"u": {"uniform": [0.0, 1.0]}},
+        "objective": {"column": "f"},
+    }
+    for name, document in (("big", big), ("wide", wide)):
+        folder = finished(tmp_path / name, document)
+        code, out, err = cli(capsys, "results", str(folder), "--plot", str(tmp_path / "p.png"))
+        assert code == 0, err
+        assert "plot: " in out
+
+
+def test_a_plot_refuses_a_summary_whose_range_does_not_cover_the_result(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wide = {
+        "name": "wide",
+        "function": "tests.kernels:extremes",
+        "samples": 200,
+        "space": {"u": {"uniform": [0.0, 1.0]}},
+    }
+    folder = finished(tmp_path, wide)
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["columns"]["f"]["max"] = 0.0  # forged: the result holds 1e308
+    (folder / "summary.json").write_text(json.dumps(summary))
+    code, _, err = cli(capsys, "results", str(folder), "--plot", str(tmp_path / "p.png"))
+    one_line_exit_2(code, err, "lie outside the min and max summary.json gives")

@@ -28,6 +28,7 @@ from hera.workflows import (
 )
 from hera.workflows import models as m
 
+from steps import exit_codes
 from steps.spec import Resources, Spec
 from workflows.options import (
     COMPUTE_MODULE,
@@ -165,6 +166,34 @@ def _compute_metrics(spec: Spec) -> list[Any]:
     ]
 
 
+def retry_expression(retry_user_errors: bool) -> str:
+    """When Argo retries a failed compute attempt: unless its exit code says the failure is
+    deterministic (steps/exit_codes.py), so a bug in the user's function fails at once and a
+    hiccup is retried. `lastRetry.exitCode` is a string, "-1" when the attempt has none (a pod
+    deleted, evicted or lost: status Error), so it is compared as text, which cannot fail to
+    evaluate; an Error is retried whatever code it carries."""
+    codes = [
+        code
+        for code in exit_codes.DETERMINISTIC
+        if not (retry_user_errors and code == exit_codes.USER_CODE)
+    ]
+    listed = ", ".join(f'"{code}"' for code in codes)
+    return f'lastRetry.status == "Error" || lastRetry.exitCode not in [{listed}]'
+
+
+def _compute_retries(spec: Spec, options: BuildOptions) -> m.RetryStrategy:
+    """Argo ANDs `retryPolicy` with `expression` (operator.go, processNodeRetries): `Always`
+    lets the expression decide for Failed and Error attempts alike. Backoff waits 15 s, 30 s,
+    60 s, ... each at most `cap`; no `maxDuration`, which counts from the first attempt's
+    start and would leave a shard that ran longer than it with no retry at all."""
+    return m.RetryStrategy(
+        limit=m.IntOrString(options.compute_retries),
+        retry_policy="Always",
+        expression=retry_expression(spec.retry_user_errors),
+        backoff=m.Backoff(duration="15s", factor=m.IntOrString(2), cap="10m"),
+    )
+
+
 def _define_templates(spec: Spec, options: BuildOptions) -> None:
     """The compute and reduce containers and the DAG; called inside a Hera workflow context."""
     env = _s3_env(options)
@@ -183,11 +212,7 @@ def _define_templates(spec: Spec, options: BuildOptions) -> None:
         args=_step_args(COMPUTE_OUTPUTS, ["--shard", "{{inputs.parameters.shard}}"]),
         inputs=[Parameter(name="shard")],
         outputs=[Parameter(name="rows", value_from=m.ValueFrom(path=f"{COMPUTE_OUTPUTS}/rows"))],
-        retry_strategy=m.RetryStrategy(
-            limit=m.IntOrString(options.compute_retries),
-            retry_policy="Always",
-            backoff=m.Backoff(duration="15s", factor=m.IntOrString(2), max_duration="10m"),
-        ),
+        retry_strategy=_compute_retries(spec, options),
         metrics=_compute_metrics(spec),
         **common,
     )

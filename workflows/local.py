@@ -41,9 +41,16 @@ Rules specific to running locally:
 - Aggregated outputs: ``{{tasks.X.outputs.parameters.P}}`` of a looped X is a JSON list in item
   order: of parsed values if every value is a JSON object or list, else of the strings (Argo's
   rule). An empty loop gives ``[]``.
-- Retries: ``retryStrategy.limit`` extra attempts right away (``backoff`` is ignored). Policies
-  ``Always`` and ``OnFailure`` (the default) retry a failed process; ``OnError`` and
-  ``OnTransientError`` never do, because a local non-zero exit is a failure, not an error.
+- Retries: up to ``retryStrategy.limit`` extra attempts, right away (``backoff`` is ignored),
+  each only if ``retryPolicy`` AND ``expression`` allow it, as Argo decides
+  (`workflows.retries`, which evaluates the expression subset). A failed attempt is what Argo
+  would record: a process that exited non-zero is ``Failed`` with its exit code; one killed by
+  a signal (at a deadline too) is ``Failed`` with ``lastRetry.exitCode`` 137, as Argo's
+  emissary reports every signal death; one that left no exit status (it could not start, or
+  the warm interpreter running it died) is ``Error`` with "-1", as a lost pod; one whose
+  output parameter cannot be read is ``Error`` with its exit code 0, as a failed wait
+  container. ``Always`` retries both, ``OnFailure`` (the default without an expression)
+  ``Failed``, ``OnError`` ``Error``, ``OnTransientError`` nothing (no Kubernetes here).
 - Time limits, as Argo's: a template's ``activeDeadlineSeconds`` bounds each attempt (it is
   the pod's deadline), and an attempt past it is a failed attempt, retried like any other
   (a pod killed at its deadline is Failed, which Argo retries under ``OnFailure`` and
@@ -108,9 +115,11 @@ from workflows.manifest import (
     too_many_items,
     variables,
 )
+from workflows.retries import Attempt, retry_refusal
 from workflows.warm import WarmInterpreter, WarmStartError, WarmTask, discard, eligible, launch
 
 FAILURE_LOG_LINES = 20
+SIGNALLED_EXIT_CODE = "137"  # Argo's emissary reports a process killed by any signal as 137
 KILL_GRACE_SECONDS = 3.0
 RUN_FOLDER_PREFIX = "ttg-volumes-"  # in the temp folder: a run's emptyDir folders
 RUN_FOLDER_LOCK = ".ttg-volumes.lock"
@@ -652,7 +661,7 @@ class _Engine:
                 try:
                     if attempt > 0:
                         pod, launch = self._prepare(template, inputs)
-                    succeeded, outputs, late = await self._attempt(
+                    succeeded, outputs, late, failed = await self._attempt(
                         launch, log_path, limit, f"{limit_name} of template {shown(template.name)}"
                     )
                 except _TaskError as exc:
@@ -663,6 +672,12 @@ class _Engine:
                     pod = None
                 if succeeded or self.halted or (late and limit_name == limits.node_text):
                     break
+                retry = template.retry
+                if retry is not None and attempt + 1 < limits.attempts:
+                    refusal = retry_refusal(retry.policy, retry.expression, failed)
+                    if refusal:
+                        _note(log_path, f"not retried: {refusal}")
+                        break
                 if ends is not None and clock.time() >= ends and attempt + 1 < limits.attempts:
                     _note(log_path, f"not retried: {limits.node_text} has passed")
                     break
@@ -752,34 +767,36 @@ class _Engine:
 
     async def _attempt(
         self, launch: _Launch, log_path: Path, limit: float | None, limit_name: str
-    ) -> tuple[bool, dict[str, str], bool]:
+    ) -> tuple[bool, dict[str, str], bool, Attempt]:
         """One process: run it with output to `log_path`, at most `limit` seconds, then read
-        its output parameters. The third value says whether it was stopped at `limit`."""
+        its output parameters. The third value says whether it was stopped at `limit`; the
+        fourth is the attempt as Argo's retry variables would describe it, were it failed."""
         if limit is not None and limit <= 0:  # as Argo, which creates no pod then
             _note(log_path, f"failed: {limit_name} passed before the attempt could start")
-            return False, {}, True
+            return False, {}, True, Attempt("Failed", "-1")
         with log_path.open("wb") as log:
             code, late = await self._spawn(launch, log, limit)
+        failed = _failed_attempt(code)
         if late:
             _note(
                 log_path,
                 f"failed: exceeded {limit_name}; its process group got SIGTERM"
                 f" (SIGKILL {KILL_GRACE_SECONDS:g} s later)",
             )
-            return False, {}, True
+            return False, {}, True, failed
         if self.deadline_passed is not None and code != 0:
             _note(log_path, f"stopped: the run exceeded its deadline ({self.deadline_passed})")
-            return False, {}, False
+            return False, {}, False, failed
         if code is None:
-            return False, {}, False
+            return False, {}, False, failed
         if code != 0:
             _note(log_path, f"failed: {_exit_reason(code)}")
-            return False, {}, False
+            return False, {}, False, failed
         try:
-            return True, _read_outputs(launch), False
+            return True, _read_outputs(launch), False, failed
         except _TaskError as exc:
             _note(log_path, str(exc))
-            return False, {}, False
+            return False, {}, False, Attempt("Error", "0")  # as Argo's failed wait container
 
     async def _spawn(
         self, launch: _Launch, log: IO[bytes], limit: float | None
@@ -939,6 +956,14 @@ def _run_loop(engine: _Engine) -> bool:
         loop.run_until_complete(loop.shutdown_asyncgens())
         asyncio.set_event_loop(None)
         loop.close()
+
+
+def _failed_attempt(code: int | None) -> Attempt:
+    """A failed attempt that ended with exit status `code` (None: none known), as Argo's
+    ``lastRetry.status`` and ``lastRetry.exitCode`` would say."""
+    if code is None:  # it never started, or nobody saw it end: a lost pod
+        return Attempt("Error", "-1")
+    return Attempt("Failed", str(code) if code >= 0 else SIGNALLED_EXIT_CODE)
 
 
 def _exit_reason(code: int) -> str:
@@ -1176,8 +1201,9 @@ def _integer(text: str, scope: Mapping[str, str], what: str) -> int:
 
 
 def _attempts(template: Template, scope: Mapping[str, str]) -> int:
+    """At most: whether each failed attempt is retried is `retry_refusal`'s to say."""
     retry = template.retry
-    if retry is None or retry.policy in ("OnError", "OnTransientError"):
+    if retry is None:
         return 1
     limit = _resolve(retry.limit, scope, "retryStrategy.limit")
     if not re.fullmatch(r"[0-9]{1,9}", limit):  # Argo's is an int32

@@ -37,6 +37,8 @@ from typing import Any, NoReturn
 
 import yaml
 
+from workflows.retries import ExpressionError, RetryExpression, parse_expression
+
 API_VERSION = "argoproj.io/v1alpha1"
 
 # Bounds on what a manifest may make the executor hold or walk (see the module docstring).
@@ -73,7 +75,7 @@ SUPPORTED: dict[str, frozenset[str]] = {
     "outputs": frozenset({"parameters"}),
     "output": frozenset({"name", "valueFrom"}),
     "output.valueFrom": frozenset({"path", "default"}),
-    "retryStrategy": frozenset({"limit", "retryPolicy"}),
+    "retryStrategy": frozenset({"limit", "retryPolicy", "expression"}),
     "dag": frozenset({"tasks"}),
     "task": frozenset(
         {
@@ -270,6 +272,7 @@ class DagTask:
 class RetryStrategy:
     limit: str
     policy: str | None
+    expression: RetryExpression | None = None  # the subset `workflows.retries` evaluates
 
 
 @dataclass(frozen=True)
@@ -894,7 +897,13 @@ class _Parser:
                 f"{path}.retryPolicy",
                 f"expected one of {sorted(RETRY_POLICIES)}, got {shown(policy)}",
             )
-        return RetryStrategy(limit, policy)
+        expression = None
+        if raw.get("expression") not in (None, ""):  # "" is none, as in Argo's controller
+            try:
+                expression = parse_expression(_string(raw["expression"], f"{path}.expression"))
+            except ExpressionError as exc:
+                _fail(f"{path}.expression", str(exc))
+        return RetryStrategy(limit, policy, expression)
 
     def _container(self, raw: Any, path: str, template: str) -> Container:
         raw = _mapping(raw, path)

@@ -5,7 +5,10 @@
 - one such axis: a line of the best value at each of its points;
 - otherwise (only random axes): a histogram of the objective.
 
-The best point is marked on each. A sweep may have billions of rows, so the result is never
+The best point is marked on each. Rows whose objective is NaN or null are never the best: a
+cell (or point) where no row has a number is drawn as missing — grey, masked, never a colour
+— and the colour scale spans the numbers only; the histogram counts the finite rows and says
+how many it left out. A sweep may have billions of rows, so the result is never
 loaded whole: only `param_id` and the plotted column are read, one row group at a time, and
 each batch is folded into a grid as large as the plotted axes (cell indices come from
 `param_id` by the same mixed-radix arithmetic that made the rows: exact, no float matching).
@@ -43,6 +46,7 @@ MAX_LINE_POINTS = 4000
 HISTOGRAM_BINS = 100
 WIDE_RANGE = 1e3  # positive data spanning more than this ratio is drawn on a log scale
 INSTALL_HINT = "pip install 'ttg[plot]'"
+MISSING_COLOUR = "#d0d0d0"  # heatmap cells without a number: visibly not a value of the scale
 
 
 class PlotError(ResultsError):
@@ -85,13 +89,22 @@ class Drawn:
     target: Target
     axes: tuple[str, ...]
     best: Best | None
+    missing: int = 0  # heatmap cells / line points without a finite value; histogram: rows
+    # without a number (NaN or null)
 
     def describe(self) -> str:
-        """One line: what was drawn over what."""
+        """One line: what was drawn over what, and what had no number to draw."""
         if self.kind == "histogram":
-            return f"histogram of {self.target.column}"
+            return f"histogram of {self.target.column}" + (
+                f" ({self.missing:,} rows without a number not counted)" if self.missing else ""
+            )
         over = " and ".join(self.axes)
-        return f"{self.kind} of {self.target.goal} {self.target.column} over {over}"
+        unit = "cells" if self.kind == "heatmap" else "points"
+        return f"{self.kind} of {self.target.goal} {self.target.column} over {over}" + (
+            f" ({self.missing:,} {unit} without a finite value, drawn as missing)"
+            if self.missing
+            else ""
+        )
 
 
 # --- what to draw ----------------------------------------------------------------------------
@@ -156,7 +169,9 @@ def iter_column(run: FinishedRun, column: str) -> Iterator[tuple[np.ndarray, np.
             param_id = batch.column(0).to_numpy()
             if len(param_id) and (param_id.min() < 0 or param_id.max() >= rows):
                 raise ValueError(f"it holds a param_id outside the sweep's 0..{rows - 1}")
-            values = pc.cast(batch.column(1), pa.float64()).to_numpy(zero_copy_only=False)
+            # Unchecked: an int64 beyond 2**53 has no exact float, and a plot needs none.
+            values = pc.cast(batch.column(1), pa.float64(), safe=False)
+            values = values.to_numpy(zero_copy_only=False)
             yield param_id, values
 
 
@@ -177,18 +192,20 @@ def _reading(run: FinishedRun) -> Iterator[None]:
 
 
 class BestTracker:
-    """The best value seen and its `param_id`; ties keep the smallest `param_id`, as top-k does."""
+    """The best value seen and its `param_id`; ties keep the smallest `param_id`, as top-k does.
+    NaN (and null, read as NaN) is never the best, whatever the goal; infinities are numbers."""
 
     def __init__(self, goal: Goal) -> None:
         self.goal = goal
         self.best: Best | None = None
 
     def update(self, param_id: np.ndarray, values: np.ndarray) -> None:
-        valid = ~np.isnan(values)
-        if not valid.any():
+        (numbers,) = np.nonzero(~np.isnan(values))
+        if not len(numbers):
             return
-        masked = np.where(valid, values, np.inf if self.goal == "min" else -np.inf)
-        i = int(np.argmin(masked) if self.goal == "min" else np.argmax(masked))
+        # Among the numbers only: a NaN stand-in of +-inf could tie with a real infinity.
+        chosen = values[numbers]
+        i = int(numbers[np.argmin(chosen) if self.goal == "min" else np.argmax(chosen)])
         value = float(values[i])
         if self.best is None or (
             value < self.best.value if self.goal == "min" else value > self.best.value
@@ -245,13 +262,20 @@ def reduce_to_grid(
     return grid.reshape(shape), tracker.best
 
 
+def heatmap_cells(grid: np.ndarray) -> np.ma.MaskedArray:
+    """The grid as drawn: a cell where no row had a finite number (only NaN or null
+    objectives, or infinities) is masked, so it is drawn as missing, never as a colour."""
+    return np.ma.masked_invalid(grid)
+
+
 @dataclass(frozen=True)
 class Histogram:
     counts: np.ndarray
     edges: np.ndarray
     log: bool
-    hidden: int  # rows not drawn: NaN or infinite
+    hidden: int  # rows not drawn: NaN, null or infinite
     best: Best | None
+    missing: int = 0  # of those, rows without a number (NaN or null)
 
 
 def histogram(run: FinishedRun, target: Target, bins: int = HISTOGRAM_BINS) -> Histogram:
@@ -262,23 +286,31 @@ def histogram(run: FinishedRun, target: Target, bins: int = HISTOGRAM_BINS) -> H
         edges = np.geomspace(low, high, bins + 1)
     elif low == high:
         edges = np.linspace(low - 0.5, high + 0.5, bins + 1)
-    else:
-        edges = np.linspace(low, high, bins + 1)
+    else:  # as weights, not low + step * i: high - low overflows for a span like ±1e308
+        t = np.linspace(0.0, 1.0, bins + 1)
+        edges = low * (1.0 - t) + high * t
+        edges[0], edges[-1] = low, high
     counts = np.zeros(bins, dtype=np.int64)
     tracker = BestTracker(target.goal)
-    hidden = 0
+    hidden = missing = 0
     for param_id, values in iter_column(run, target.column):
         finite = values[np.isfinite(values)]
         hidden += len(values) - len(finite)
+        missing += int(np.isnan(values).sum())
+        if len(finite) and (finite.min() < edges[0] or finite.max() > edges[-1]):
+            raise PlotError(
+                f"{run.result_url}: values of '{target.column}' lie outside the min and max "
+                "summary.json gives for it (the summary does not match the result)"
+            )
         counts += np.histogram(finite, bins=edges)[0]
         tracker.update(param_id, values)
-    return Histogram(counts, edges, log, hidden, tracker.best)
+    return Histogram(counts, edges, log, hidden, tracker.best, missing)
 
 
 def _finite_range(run: FinishedRun, target: Target) -> tuple[float, float]:
     stats = run.summary.get("columns", {}).get(target.column, {})
     low, high = _as_float(stats.get("min")), _as_float(stats.get("max"))
-    if math.isfinite(low) and math.isfinite(high):
+    if math.isfinite(low) and math.isfinite(high) and low <= high:
         return low, high
     low, high = math.inf, -math.inf  # infinities in the data: one extra pass for the range
     for _, values in iter_column(run, target.column):
@@ -337,17 +369,17 @@ def plot_run(run: FinishedRun, path: str | Path) -> Drawn:
     FigureCanvasAgg(fig)  # render with Agg whatever backend pyplot may have elsewhere
     ax = fig.add_subplot()
     if kind == "heatmap":
-        best = _draw_heatmap(fig, ax, run, target, axes)
+        best, missing = _draw_heatmap(fig, ax, run, target, axes)
     elif kind == "line":
-        best = _draw_line(ax, run, target, axes[0])
+        best, missing = _draw_line(ax, run, target, axes[0])
     else:
-        best = _draw_histogram(ax, run, target)
+        best, missing = _draw_histogram(ax, run, target)
     _title(fig, ax, run, target, kind, axes, best)
     try:
         fig.savefig(out)
     except OSError as exc:
         raise PlotError(f"cannot write plot {out}: {exc.strerror or exc}") from None
-    return Drawn(kind, out, target, tuple(g.name for g in axes), best)
+    return Drawn(kind, out, target, tuple(g.name for g in axes), best, missing)
 
 
 @dataclass(frozen=True)
@@ -419,23 +451,27 @@ def _extent(c: _Coordinates, cells: int, block: int) -> tuple[float, float]:
 
 def _draw_heatmap(
     fig: Figure, ax: Axes, run: FinishedRun, target: Target, axes: list[GridAxis]
-) -> Best | None:
+) -> tuple[Best | None, int]:
+    import matplotlib
+
     blocks = blocks_for(axes)
     grid, best = reduce_to_grid(
         iter_column(run, target.column), run.spec.samples, axes, target.goal, blocks
     )
-    shown = np.where(np.isfinite(grid), grid, np.nan)
+    cells = heatmap_cells(grid)
+    missing = int(np.ma.count_masked(cells))
     cx, cy = (_coordinates(g) for g in axes)
-    x0, x1 = _extent(cx, shown.shape[0], blocks[0])
-    y0, y1 = _extent(cy, shown.shape[1], blocks[1])
+    x0, x1 = _extent(cx, cells.shape[0], blocks[0])
+    y0, y1 = _extent(cy, cells.shape[1], blocks[1])
+    colours = matplotlib.colormaps["viridis" if target.goal == "min" else "viridis_r"]
     image = ax.imshow(
-        np.ma.masked_invalid(shown.T),
+        cells.T,
         origin="lower",
         extent=(x0, x1, y0, y1),
         aspect="auto",
         interpolation="nearest",
-        cmap="viridis" if target.goal == "min" else "viridis_r",  # the best end is dark
-        norm=_norm(shown),
+        cmap=colours.with_extremes(bad=MISSING_COLOUR),  # the best end is dark
+        norm=_norm(grid),  # over the finite cells only
     )
     others = [g.name for g in grid_axes(run.spec) if g not in axes]
     others += [a.name for a in run.spec.axes if a.is_random]
@@ -448,7 +484,18 @@ def _draw_heatmap(
     if best is not None:
         ix, iy = (_point(best, run.spec.samples, g) for g in axes)
         _mark(ax, float(cx.at(ix)), float(cy.at(iy)))
-    return best
+    if missing:
+        _legend_missing(ax, f"no finite value ({missing:,} cells)")
+    return best, missing
+
+
+def _legend_missing(ax: Axes, label: str) -> None:
+    """Add a grey swatch for the missing cells to the legend (the best point's, if any)."""
+    from matplotlib.patches import Patch
+
+    handles, _ = ax.get_legend_handles_labels()
+    swatch = Patch(facecolor=MISSING_COLOUR, edgecolor="0.4", label=label)
+    ax.legend(handles=[*handles, swatch], loc="best")
 
 
 def _point(best: Best, samples: int, g: GridAxis) -> int:
@@ -489,12 +536,13 @@ def _mark(ax: Axes, x: float, y: float) -> None:
     ax.legend(loc="best")
 
 
-def _draw_line(ax: Axes, run: FinishedRun, target: Target, g: GridAxis) -> Best | None:
+def _draw_line(ax: Axes, run: FinishedRun, target: Target, g: GridAxis) -> tuple[Best | None, int]:
     blocks = blocks_for([g], MAX_LINE_POINTS)
     line, best = reduce_to_grid(
         iter_column(run, target.column), run.spec.samples, [g], target.goal, blocks
     )
-    line = np.where(np.isfinite(line), line, np.nan)
+    line = np.where(np.isfinite(line), line, np.nan)  # a gap in the line where no number
+    missing = int(np.isnan(line).sum())
     c = _coordinates(g)
     middle = np.minimum(np.arange(len(line)) * blocks[0] + (blocks[0] - 1) / 2, g.length - 1)
     x = c.at(middle)
@@ -513,23 +561,34 @@ def _draw_line(ax: Axes, run: FinishedRun, target: Target, g: GridAxis) -> Best 
     if best is not None:
         at = float(c.at(_point(best, run.spec.samples, g)))
         _mark(ax, 10**at if c.log else at, best.value)
-    return best
+    return best, missing
 
 
-def _draw_histogram(ax: Axes, run: FinishedRun, target: Target) -> Best | None:
+def _draw_histogram(ax: Axes, run: FinishedRun, target: Target) -> tuple[Best | None, int]:
     h = histogram(run, target)
-    ax.stairs(h.counts, h.edges, fill=True, alpha=0.8, color="tab:blue")
+    # matplotlib's transforms overflow when an axis spans more than a float holds (±1e308):
+    # draw such a histogram in units of a power of ten, and say so on the axis.
+    unit = 1.0
+    if not h.log and not math.isfinite(float(h.edges[-1]) - float(h.edges[0])):
+        unit = 10.0 ** math.floor(math.log10(max(abs(h.edges[0]), abs(h.edges[-1]))))
+    ax.stairs(h.counts, h.edges / unit, fill=True, alpha=0.8, color="tab:blue")
     if h.log:
         ax.set_xscale("log")
+    left_out = [f"{h.missing:,} without a number"] if h.missing else []
+    if h.hidden > h.missing:
+        left_out.append(f"{h.hidden - h.missing:,} infinite")
     ax.set_xlabel(
-        target.column + (f"  ({h.hidden:,} non-finite rows not shown)" if h.hidden else "")
+        target.column
+        + (f" (in units of {unit:.0e})" if unit != 1.0 else "")
+        + (f"  (rows not shown: {', '.join(left_out)})" if left_out else "")
     )
     ax.set_ylabel("rows")
     ax.grid(True, alpha=0.3)
     if h.best is not None and math.isfinite(h.best.value):
-        ax.axvline(h.best.value, color="red", linewidth=2, label=f"best ({target.goal})")
+        best_at = h.best.value / unit
+        ax.axvline(best_at, color="red", linewidth=2, label=f"best ({target.goal})")
         ax.legend(loc="best")
-    return h.best
+    return h.best, h.missing
 
 
 def _title(

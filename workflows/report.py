@@ -1,4 +1,8 @@
-"""What a finished run looks like on the terminal: where the result is, and its best rows."""
+"""What a finished run looks like on the terminal: where the result is, and its best rows.
+
+Rows whose objective is NaN or null are in the result but never among the best rows: how
+many there were is said right under the best rows, so a sweep that is partly NaN does not
+look like a smaller one."""
 
 from __future__ import annotations
 
@@ -36,6 +40,52 @@ def best_rows_table(summary: dict[str, Any], limit: int = 5) -> Table | None:
     return table
 
 
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def unranked_counts(summary: dict[str, Any]) -> tuple[int, int]:
+    """(NaN, null) objective rows: from `objective.nans`/`nulls`, or for a summary written
+    before those existed, from the objective column's statistics; (0, 0) without them."""
+    objective = summary.get("objective")
+    if not isinstance(objective, dict):
+        return 0, 0
+    columns, column = summary.get("columns"), objective.get("column")
+    stats = columns.get(column) if isinstance(columns, dict) and isinstance(column, str) else None
+    stats = stats if isinstance(stats, dict) else {}
+    counts = []
+    for key in ("nans", "nulls"):
+        count = _count(objective.get(key))
+        counts.append(count if count is not None else _count(stats.get(key)) or 0)
+    return counts[0], counts[1]
+
+
+def unranked_note(summary: dict[str, Any]) -> str | None:
+    """One line on the rows whose objective is NaN or null, or None if there were none."""
+    nans, nulls = unranked_counts(summary)
+    if not nans and not nulls:
+        return None
+    parts = [f"{n:,} {what}" for n, what in ((nans, "NaN"), (nulls, "null")) if n]
+    column = summary["objective"]["column"]
+    total = nans + nulls
+    return (
+        f"{' and '.join(parts)} in objective column '{column}': "
+        f"{'that row is' if total == 1 else 'those rows are'} in the result, never ranked"
+    )
+
+
+def _print_best(console: Console, summary: dict[str, Any], limit: int = 5) -> None:
+    table = best_rows_table(summary, limit)
+    if table is not None:
+        console.print(table)
+    elif summary.get("objective"):
+        column = summary["objective"].get("column")
+        console.print(f"no row has a number in objective column '{column}': no best rows")
+    note = unranked_note(summary)
+    if note:
+        console.print(note, style="yellow", soft_wrap=True, highlight=False)
+
+
 def print_run_report(
     console: Console, summary: dict[str, Any], result_url: str, seconds: float
 ) -> None:
@@ -47,9 +97,7 @@ def print_run_report(
         ),
         soft_wrap=True,
     )
-    table = best_rows_table(summary)
-    if table is not None:
-        console.print(table)
+    _print_best(console, summary)
 
 
 def print_stored_report(
@@ -124,9 +172,22 @@ def provenance_table(run: FinishedRun) -> Table:
         ("finished", str(summary.get("finished_at", "-"))),
         ("duration", "-" if seconds is None else f"{seconds:.1f}s (started to finished)"),
         ("versions", ", ".join(f"{k} {v}" for k, v in versions.items()) or "-"),
+        ("code", _code(run)),
     ):
         table.add_row(label, value)
     return table
+
+
+def _code(run: FinishedRun) -> str:
+    """The code fingerprint, and the parts a reader would compare between two runs."""
+    code = run.code
+    if code is None:
+        return "- (not recorded by the TTG that made this run)"
+    parts = code.parts
+    module = parts.get("module", "?").removeprefix("sha256:")[:12]
+    ttg = parts.get("ttg", "?").removeprefix("sha256:")[:12]
+    extra = f", code_version {parts['code_version']}" if "code_version" in parts else ""
+    return f"{code.digest[:12]} (function module {module}, ttg {ttg}{extra})"
 
 
 def _seconds(value: Any) -> str:
@@ -140,14 +201,19 @@ def print_results(console: Console, run: FinishedRun, top: int) -> None:
         console.print("no objective in the spec, so no best rows were kept (add [objective])")
     else:
         stored = len(run.best_rows)
-        if top > stored:
+        top_k = objective.get("top_k")
+        if top > stored and stored and isinstance(top_k, int) and stored < top_k:
             console.print(
-                f"--top {top}: only the best {stored} rows are stored "
-                f"(objective.top_k = {objective.get('top_k')} in the spec); showing {stored}",
+                f"--top {top}: only {stored} rows have a number in objective column "
+                f"'{objective.get('column')}'; showing {stored}",
                 soft_wrap=True,
             )
-        table = best_rows_table(run.summary, limit=top)
-        if table is not None:
-            console.print(table)
+        elif top > stored and stored:
+            console.print(
+                f"--top {top}: only the best {stored} rows are stored "
+                f"(objective.top_k = {top_k} in the spec); showing {stored}",
+                soft_wrap=True,
+            )
+        _print_best(console, run.summary, limit=top)
     console.print(column_stats_table(run.summary))
     console.print(provenance_table(run))

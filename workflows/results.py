@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from steps import layout
+from steps.fingerprint import CodeFingerprint
 from steps.run_record import RunRecordError, read_run_record
 from steps.spec import Spec, SpecError, parse_spec
 from steps.store import ObjectNotFoundError, Store, file_uri_path, open_store
@@ -73,6 +74,12 @@ class FinishedRun:
         """The stored top-k rows by the objective, best first (empty without an objective)."""
         objective = self.summary.get("objective") or {}
         return list(objective.get("best") or [])
+
+    @property
+    def code(self) -> CodeFingerprint | None:
+        """The code fingerprint the run's shards share; None for a run of an older TTG."""
+        recorded = self.summary.get("code")
+        return None if recorded is None else CodeFingerprint(dict(recorded["parts"]))
 
     @property
     def seconds(self) -> float | None:
@@ -183,7 +190,8 @@ def _json_object(store: Store, key: str) -> dict[str, Any]:
         document = json.loads(store.get_bytes(key))
     except ObjectNotFoundError:
         raise ResultsError(f"{store.url(key)} is missing from a run marked complete") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, and an
+        # integer of over 4,300 digits (a plain ValueError from the int parser)
         raise ResultsError(f"{store.url(key)} is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(document, dict):
         raise ResultsError(f"{store.url(key)} is not a JSON object")
@@ -215,6 +223,14 @@ def summary_problem(summary: dict[str, Any]) -> str | None:
         for key in ("min", "max", "mean"):
             if not isinstance(stats.get(key), _SCALAR):
                 return f"field 'columns.{name}.{key}' is not a number, string or null"
+    code = summary.get("code")
+    if code is not None and not (
+        isinstance(code, dict)
+        and isinstance(code.get("parts"), dict)
+        and all(isinstance(v, str) for v in code["parts"].values())
+        and code.get("fingerprint") == CodeFingerprint(dict(code["parts"])).digest
+    ):
+        return "field 'code' is not a code fingerprint whose digest matches its parts"
     objective = summary.get("objective")
     if objective is None:
         return None
@@ -222,6 +238,9 @@ def summary_problem(summary: dict[str, Any]) -> str | None:
         return "field 'objective' is not an object naming a column"
     if objective.get("goal") not in ("min", "max"):
         return "field 'objective.goal' is not min or max"
+    for key in ("nans", "nulls"):
+        if not _is_count(objective.get(key, 0)):
+            return f"field 'objective.{key}' is not a count"
     best = objective.get("best", [])
     rows_ok = isinstance(best, list) and all(
         isinstance(row, dict) and all(isinstance(v, _SCALAR) for v in row.values()) for row in best

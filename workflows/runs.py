@@ -7,10 +7,15 @@ running run's id without `--resume` is refused, so nothing already written is mi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from steps import layout
+from steps.fingerprint import CodeFingerprint, describe_difference
 from steps.run_record import RunRecordError, read_run_record
+from steps.shards import ShardInfo, read_shard_info
+from steps.space import Space
 from steps.spec import Spec
-from steps.store import ObjectNotFoundError, Store
+from steps.store import ObjectNotFoundError, Store, StoreError
 
 
 class RunChoiceError(ValueError):
@@ -74,3 +79,52 @@ def choose_run_id(store: Store, spec: Spec, run_id: str | None, resume: bool) ->
             f"run '{run_id}' already exists in {store.uri}; pass --resume to continue it, or pick a new --run-id"
         )
     return run_id
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    """What resuming a run will do with each shard, as far as its footer tells: keep it, or
+    compute it and why. (Compute also recomputes a shard whose pages turn out damaged.)"""
+
+    shards: int
+    kept: int
+    reasons: dict[str, int]  # why shards are computed -> how many
+
+    def describe(self, run_id: str) -> str:
+        computing = self.shards - self.kept
+        why = ", ".join(f"{count} {reason}" for reason, count in sorted(self.reasons.items()))
+        return (
+            f"resuming {run_id}: keeping {self.kept} of {self.shards} shards, computing "
+            f"{computing}" + (f" ({why})" if why else "")
+        )
+
+
+def resume_plan(store: Store, spec: Spec, run_id: str, code: CodeFingerprint) -> ResumePlan:
+    """Read each shard's footer (a few KB each) and say what resuming will keep."""
+    space = Space(spec)
+    reasons: dict[str, int] = {}
+    kept = 0
+    for index in range(spec.shards):
+        key = layout.shard_key(spec.name, run_id, index, spec.shards)
+        start, stop = space.shard_range(index)
+        try:
+            info = read_shard_info(store, key)
+            problem = info.problem(spec.hash, index, spec.shards, start, stop, spec.keep.everything)
+            reason = "damaged" if problem else _code_reason(info, code)
+        except ObjectNotFoundError:
+            reason = "missing"
+        except StoreError:
+            reason = "unreadable"
+        if reason is None:
+            kept += 1
+        else:
+            reasons[reason] = reasons.get(reason, 0) + 1
+    return ResumePlan(spec.shards, kept, reasons)
+
+
+def _code_reason(info: ShardInfo, code: CodeFingerprint) -> str | None:
+    if info.code is None:
+        return "computed by an older TTG"
+    if info.code.digest != code.digest:
+        return f"computed by other code: {describe_difference(info.code, code)}"
+    return None

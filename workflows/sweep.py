@@ -27,7 +27,7 @@ if sys.path and Path(sys.path[0] or ".").resolve() == _HERE:
 
 from steps import layout  # noqa: E402
 from steps.spec import RESOURCE_KEYS, Spec, SpecError, load_spec, parse_resources  # noqa: E402
-from steps.store import StoreError, open_store  # noqa: E402
+from steps.store import Store, StoreError, open_store  # noqa: E402
 from workflows import options as defaults  # noqa: E402
 from workflows.options import BuildError, BuildOptions, CronOptions  # noqa: E402
 
@@ -103,6 +103,8 @@ def _run(args: argparse.Namespace, console: Console, server: subprocess.Popen[by
     store.probe()  # a missing bucket, bad keys or an unwritable folder fail here, not per pod
     import_function(spec.function)  # fail now, not in every pod
     run_id = choose_run_id(store, spec, args.run_id, args.resume)
+    if args.resume and run_id is not None:
+        console.print(_resume_plan(store, spec, run_id), soft_wrap=True)
     options = BuildOptions(store=store.uri, run_id=run_id)
     manifest = load_manifest(render(spec, options))
     began = time.perf_counter()
@@ -120,6 +122,13 @@ def _run(args: argparse.Namespace, console: Console, server: subprocess.Popen[by
         console, store, spec.name, result.workflow_name, time.perf_counter() - began
     )
     return 0
+
+
+def _resume_plan(store: Store, spec: Spec, run_id: str) -> str:
+    from steps.compute import fingerprint_of
+    from workflows.runs import resume_plan
+
+    return resume_plan(store, spec, run_id, fingerprint_of(spec)).describe(run_id)
 
 
 def _report_failure(result: ExecutionResult) -> int:
@@ -502,6 +511,63 @@ def _add_results_command(sub: argparse._SubParsersAction[_Parser]) -> None:
     res.set_defaults(handler=cmd_results)
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from workflows import results
+    from workflows.terminal import make_console
+    from workflows.verify import verify_run
+
+    console = make_console()
+    run = results.open_run(args.run, DEFAULT_LOCAL_STORE)
+    with Progress(
+        TextColumn("verify"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,  # off a terminal: the result line alone
+    ) as bar:
+        task = bar.add_task("rows", total=2 * min(args.sample, max(run.rows, 1)))
+        report = verify_run(run, args.sample, args.seed, args.force, lambda n: bar.advance(task, n))
+    for problem in report.problems:
+        make_console(stderr=True).print(f"mismatch: {problem}", soft_wrap=True)
+    if not report.ok:
+        return 1
+    console.print(
+        f"verified: {report.sampled:,} of {report.rows:,} rows recomputed and equal bit for bit; "
+        f"the summary agrees with the result ({run.ref.run_id}, code {run.code.digest[:12] if run.code else 'unrecorded'})",
+        soft_wrap=True,
+    )
+    return 0
+
+
+DEFAULT_SAMPLE = 1000
+
+
+def _add_verify_command(sub: argparse._SubParsersAction[_Parser]) -> None:
+    ver = sub.add_parser(
+        "verify", help="recompute a random sample of a run's rows and compare them bit for bit"
+    )
+    ver.add_argument("run", metavar="RUN_OR_URI", help="as for results")
+    ver.add_argument(
+        "--sample",
+        type=_positive,
+        default=DEFAULT_SAMPLE,
+        metavar="N",
+        help=f"rows to recompute (default: {DEFAULT_SAMPLE}; all of them if the run has fewer)",
+    )
+    ver.add_argument(
+        "--seed", type=int, default=0, metavar="S", help="which rows the sample picks (default: 0)"
+    )
+    ver.add_argument(
+        "--force",
+        action="store_true",
+        help="compare even if the current code's fingerprint differs from the run's",
+    )
+    ver.set_defaults(handler=cmd_verify)
+
+
 # --- wiring --------------------------------------------------------------------------------
 
 
@@ -561,6 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
     ren.set_defaults(handler=cmd_render)
     _add_argo_commands(sub)
     _add_results_command(sub)
+    _add_verify_command(sub)
     return parser
 
 
