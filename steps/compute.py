@@ -207,7 +207,9 @@ def _chunk_table(
         raise FunctionError(
             f"shard {index}, param_id [{start}, {stop}): {spec.function} {exc}"
         ) from None
-    except (Exception, SystemExit) as exc:  # sys.exit() in user code is its failure too
+    except KeyboardInterrupt:
+        raise  # an interrupt of the pod, not the function's failure
+    except BaseException as exc:  # sys.exit() or any BaseException in user code: its failure
         traceback.print_exc()
         raise FunctionError(
             f"shard {index}, param_id [{start}, {stop}): {spec.function} raised {type(exc).__name__}: {exc}"

@@ -76,7 +76,12 @@ def code_fingerprint(spec: Spec) -> CodeFingerprint:
     import pyarrow as pa
 
     module_name = spec.function.partition(":")[0]
-    module = importlib.import_module(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except (Exception, SystemExit) as exc:  # a module may fail, or exit, at import
+        raise FingerprintError(
+            f"cannot import {module_name}: {type(exc).__name__}: {exc}"
+        ) from None
     parts = {
         "function": spec.function,
         "module": _file_digest(module),
@@ -112,17 +117,22 @@ def _package(module: ModuleType) -> str:
     if top == module.__name__ and not hasattr(module, "__path__"):
         return "-"
     package = sys.modules.get(top)
-    folders = [Path(p) for p in getattr(package, "__path__", [])]
+    # One folder once: a namespace package's __path__ lists a folder as often as sys.path
+    # reaches it (the working folder and $PYTHONPATH may both), which must not change it.
+    folders = list(dict.fromkeys(Path(p).resolve() for p in getattr(package, "__path__", [])))
     if not folders:
         return f"no source folder ({top})"
-    installed = _installed_version(top, folders[0])
-    if installed is not None:
+    source = getattr(module, "__file__", None)
+    installed = _installed_version(top, Path(source) if source else folders[0])
+    if installed is not None and len(folders) == 1:
         return installed
     return _tree_digest(*folders)
 
 
 def _installed_version(top: str, folder: Path) -> str | None:
-    """`dist==version` when the package lives in site-packages (not an editable checkout)."""
+    """`dist==version` when the function's module lives in site-packages (not an editable
+    checkout). A namespace package spread over several folders is hashed instead: one of
+    its portions being installed says nothing of the others."""
     roots = {Path(sysconfig.get_paths()[key]).resolve() for key in ("purelib", "platlib")}
     if not any(folder.resolve().is_relative_to(root) for root in roots):
         return None

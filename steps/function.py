@@ -67,12 +67,15 @@ def import_function(reference: str) -> Callable[..., Any]:
 class ChunkFunction:
     """The spec's function bound to the spec's axes: columns in, a pyarrow Table out."""
 
-    def __init__(self, spec: Spec) -> None:
+    def __init__(self, spec: Spec, schema: pa.Schema | None = None) -> None:
+        """`schema`: the output columns' types, if known (verify knows the result's);
+        otherwise the first chunk fixes them."""
         self.spec = spec
         self.function = import_function(spec.function)
         self.axis_names = [a.name for a in spec.axes]
         self.wants_param_id = _accepts(self.function, "param_id")
-        self.schema: pa.Schema | None = None  # fixed by the first chunk
+        self.schema = schema
+        self.defaulted: set[str] = set()  # columns typed float64 for want of any value
 
     def __call__(self, columns: Mapping[str, np.ndarray]) -> pa.Table:
         """The function gets copies of `columns` (see the module docstring)."""
@@ -126,23 +129,23 @@ class ChunkFunction:
         return outputs
 
     def _conform(self, outputs: dict[str, pa.Array]) -> pa.Table:
-        """Keep every chunk on the first chunk's schema, so row groups (and shards) agree.
+        """Keep every chunk on the first chunk's types, so row groups (and shards) agree.
 
         A column with no value at all (Arrow type null: all None) takes the type the schema
-        has for it, or float64 — a missing number — in the first chunk: otherwise whether a
-        sweep fails would depend on whether some chunk happened to hold only missing values."""
-        known = (
-            {}
-            if self.schema is None
-            else dict(zip(self.schema.names, self.schema.types, strict=True))
-        )
-        outputs = {
-            name: values.cast(known.get(name, pa.float64()))
-            if pa.types.is_null(values.type)
-            else values
-            for name, values in outputs.items()
-        }
-        table = pa.table(outputs)
+        has for it, or float64 — a missing number — before any: otherwise whether a sweep of
+        a function that returns None for part of the space fails would depend on whether
+        some chunk held only missing values. Other types never change silently: an integer
+        may widen to a float or another integer, exactly (a checked cast), and nothing else
+        (a string "1.5" does not become the number 1.5)."""
+        known = {} if self.schema is None else {f.name: f.type for f in self.schema}
+        columns: dict[str, pa.Array] = {}
+        for name, values in outputs.items():
+            if pa.types.is_null(values.type):
+                if name not in known:
+                    self.defaulted.add(name)
+                values = values.cast(known.get(name, pa.float64()))
+            columns[name] = values
+        table = pa.table(columns)
         if self.schema is None:
             self.schema = table.schema
             return table
@@ -150,10 +153,30 @@ class ChunkFunction:
             raise FunctionError(
                 f"returned columns {table.schema.names}, but {self.schema.names} before"
             )
+        for field, before in zip(table.schema, self.schema.types, strict=True):
+            if field.type != before and not _widens(field.type, before):
+                raise FunctionError(self._type_change(field.name, field.type, before))
         try:
             return table.cast(self.schema)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise FunctionError(f"column types changed between chunks ({exc})") from None
+
+    def _type_change(self, name: str, now: pa.DataType, before: pa.DataType) -> str:
+        if name in self.defaulted:
+            return (
+                f"returned column '{name}' of type {now}; an earlier chunk had no value in it, "
+                f"so it was taken as {before}: return the same type in every chunk (a missing "
+                "number as NaN, or a typed array such as pa.array(values, type=pa.string()))"
+            )
+        return f"returned column '{name}' of type {now}, but {before} before"
+
+
+def _widens(now: pa.DataType, before: pa.DataType) -> bool:
+    """Whether values of type `now` can join a column of type `before` without changing
+    kind: integers into integers or floats, float32 into float64 (the cast checks each)."""
+    if pa.types.is_integer(now):
+        return bool(pa.types.is_integer(before) or pa.types.is_floating(before))
+    return bool(pa.types.is_float32(now) and pa.types.is_float64(before))
 
 
 def _accepts(function: Callable[..., Any], name: str) -> bool:

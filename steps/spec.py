@@ -221,6 +221,12 @@ def parse_spec(data: Any) -> Spec:
     function = required_str(data, "function")
     if not FUNCTION_RE.fullmatch(function):
         raise SpecError("function", f"{shown(function)} must look like 'package.module:callable'")
+    if function.partition(":")[0] == "__main__":
+        raise SpecError(
+            "function",
+            "'__main__' is whichever program runs (the CLI here, a step in a pod), not your "
+            "module: put the function in a module file and name that",
+        )
     axes = parse_space(data.get("space"))
     has_random = any(a.is_random for a in axes)
     samples = int_in(data.get("samples", 1), "samples", 1, MAX_ROWS)

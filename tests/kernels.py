@@ -147,3 +147,33 @@ def none_below_five(x: int) -> dict[str, float | None]:
 def extremes(u: np.ndarray) -> dict[str, np.ndarray]:
     """Values at both ends of the float range: their span overflows a float."""
     return {"f": np.where(u > 0.5, 1e308, -1e308)}
+
+
+def none_then_text(x: int) -> dict[str, str | None]:
+    """No value for the first rows, text after: a type an all-None chunk cannot know."""
+    return {"s": None if x < 5 else "1.5"}
+
+
+def text_then_number(x: int) -> dict[str, str | float]:
+    """Text for the first rows, numbers after: the type changes kind."""
+    return {"s": "1.5" if x < 5 else 1.5}
+
+
+def centred(x: np.ndarray) -> dict[str, np.ndarray]:
+    """Depends on which rows share its chunk: not reproducible row by row."""
+    return {"f": x - x.mean()}
+
+
+def fails_when_told(x: np.ndarray) -> dict[str, np.ndarray]:
+    """Works, until TTG_TEST_FAIL_NOW is set (a function that broke after its run)."""
+    if os.environ.get("TTG_TEST_FAIL_NOW"):
+        raise RuntimeError("broken now")
+    return {"f": x * 1.0}
+
+
+class Halt(BaseException):
+    """Not an Exception: what a careless `raise` of a BaseException subclass looks like."""
+
+
+def raises_a_base_exception(x: np.ndarray) -> dict[str, np.ndarray]:
+    raise Halt("stop")

@@ -62,6 +62,7 @@ SPECS: dict[str, str] = {
     "attribute-missing": good_with("steps.kernels:rosenbrock", "steps.kernels:no_such_function"),
     "not-callable": good_with("steps.kernels:rosenbrock", "steps.kernels:annotations"),
     "exits-at-import": good_with("steps.kernels:rosenbrock", "tests.exits_at_import:f"),
+    "main-module": good_with("steps.kernels:rosenbrock", "__main__:main"),
 }
 MALFORMED = {
     "bad.toml": 'name = "x"\nshards = [',
@@ -110,6 +111,7 @@ CATALOGUE: list[tuple[str, str]] = [
     ("run {spec:attribute-missing}", "has no callable 'no_such_function'"),
     ("run {spec:not-callable}", "has no callable 'annotations'"),
     ("run {spec:exits-at-import}", "cannot import module 'tests.exits_at_import'"),
+    ("run {spec:main-module}", "'__main__' is whichever program runs"),
     # files
     ("run {tmp}/missing.toml", "no such spec file"),
     ("run {file:bad.toml}", "is not valid TOML"),

@@ -142,7 +142,10 @@ def finished(store_uri: str, root: Path) -> Path:
 
 
 def verify(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(["verify", *args])
+    try:
+        code = main(["verify", *args])
+    except SystemExit as exit_:  # argparse's own errors
+        code = int(exit_.code or 0)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -303,3 +306,240 @@ def test_verify_of_a_run_with_nan_and_null_rows_finds_them_equal(
     code, out, err = verify(capsys, str(tmp_path / "holes/r"))
     assert code == 0, err
     assert "verified: 100 of 100 rows" in out
+
+
+# --- verify: honest runs of every kind pass, and what it must catch ---------------------------
+
+
+MIXED_KEEP = {
+    "name": "mixed",
+    "function": "tests.kernels:mixed",
+    "shards": 3,
+    "chunk_rows": 50,
+    "seed": 3,
+    "samples": 40,
+    "space": {
+        "g": {"range": [1, 8]},
+        "s": {"values": ["a", "b"]},
+        "u": {"uniform": [0.0, 2.0]},
+        "w": {"normal": [0.0, 1.0]},
+        "c": {"choice": [1, 2, 3]},
+    },
+    "objective": {"column": "score", "goal": "max", "top_k": 7},
+}  # outputs of four types (float, int, string, bool); 560 rows
+
+
+def run_of(document: dict[str, object], root: Path) -> Path:
+    spec, store = parse_spec(document), open_store(str(root))
+    for index in range(spec.shards):
+        compute_shard(spec, store, "r", index)
+    reduce_run(store, spec, "r")
+    return root / spec.name / "r"
+
+
+KEEPS = {
+    "all": "all",
+    "where": {"where": "score > 2.5"},
+    "top_k": {"top_k": 20},
+}
+
+
+@pytest.mark.parametrize("keep", KEEPS.values(), ids=KEEPS.keys())
+def test_verify_passes_honest_runs_of_every_output_type_and_keep_rule(
+    keep: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = run_of(MIXED_KEEP | {"keep": keep}, tmp_path)
+    for sample in ("7", "5000"):
+        code, _, err = verify(capsys, str(folder), "--sample", sample)
+        assert code == 0, err
+
+
+def test_verify_passes_a_function_with_missing_values_whatever_it_samples(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = run_of(
+        {
+            "name": "gaps",
+            "function": "tests.kernels:none_below_five",
+            "vectorized": False,
+            "chunk_rows": 5,
+            "space": {"x": {"range": [0, 20]}},
+        },
+        tmp_path,
+    )
+    for seed in range(6):  # samples that start inside the rows without a value
+        code, _, err = verify(capsys, str(folder), "--sample", "4", "--seed", str(seed))
+        assert code == 0, err
+
+
+def test_verify_orders_int64_objectives_beyond_two_to_the_53_exactly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = run_of(
+        {
+            "name": "big",
+            "function": "tests.kernels:nanoseconds",
+            "shards": 2,
+            "space": {"t": {"range": [2**62 - 40, 2**62 - 1]}},
+            "objective": {"column": "stamp", "goal": "min", "top_k": 5},
+        },
+        tmp_path,
+    )
+    code, _, err = verify(capsys, str(folder))
+    assert code == 0, err
+
+
+def test_verify_flags_a_function_whose_values_depend_on_its_chunk(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """x - mean(x) is not a function of param_id alone: even a sample of every row shows it."""
+    folder = run_of(
+        {
+            "name": "chunky",
+            "function": "tests.kernels:centred",
+            "chunk_rows": 6,
+            "space": {"x": {"range": [0, 12]}},
+        },
+        tmp_path,
+    )
+    code, _, err = verify(capsys, str(folder))
+    assert code == 1 and "column f:" in err
+
+
+def test_verify_after_a_code_version_bump_and_resume_compares_with_the_bumped_version(
+    user_module: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = open_store(str(tmp_path / "runs"))
+    computed(store, spec(code_version="1"), [0, 1, 2])
+    bumped = spec(code_version="2")
+    computed(store, bumped, range(4))
+    reduce_run(store, bumped, "r")
+    code, _, err = verify(capsys, str(tmp_path / "runs/bowl/r"))
+    assert code == 0, err
+
+
+def test_verify_says_in_one_line_when_the_function_fails_now(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = run_of(
+        {
+            "name": "later",
+            "function": "tests.kernels:fails_when_told",
+            "space": {"x": {"range": [0, 9]}},
+        },
+        tmp_path,
+    )
+    monkeypatch.setenv("TTG_TEST_FAIL_NOW", "1")
+    code, _, err = verify(capsys, str(folder))
+    assert code == 1
+    assert (
+        "recompute: tests.kernels:fails_when_told fails now" in err
+        and "RuntimeError: broken now" in err
+    )
+
+
+def test_verify_refuses_a_run_whose_module_is_gone_and_a_negative_seed(
+    user_module: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    finished(str(tmp_path / "runs"), tmp_path)
+    code, _, err = verify(capsys, str(tmp_path / "runs/bowl/r"), "--seed", "-1")
+    assert code == 2 and "expected an integer >= 0" in err
+    user_module.unlink()
+    sys.modules.pop("userbowl", None)
+    code, _, err = verify(capsys, str(tmp_path / "runs/bowl/r"))
+    assert code == 2 and "cannot import userbowl" in err and "Traceback" not in err
+
+
+def tamper(folder: Path, change: object, **summary: object) -> None:
+    """Rewrite the result (and, like a careful forger, the summary's counts to match)."""
+    path = folder / "result.parquet"
+    table = change(pq.read_table(path))  # type: ignore[operator]
+    pq.write_table(table, path)
+    document = json.loads((folder / "summary.json").read_text())
+    document.update(summary or {"kept_rows": table.num_rows})
+    (folder / "summary.json").write_text(json.dumps(document))
+
+
+def drop_last(table: pa.Table) -> pa.Table:
+    return table.slice(0, table.num_rows - 1)
+
+
+def reverse(table: pa.Table) -> pa.Table:
+    return table.take(pa.array(list(range(table.num_rows))[::-1]))
+
+
+def duplicate_first(table: pa.Table) -> pa.Table:
+    return pa.concat_tables([table.slice(0, 1), table])
+
+
+def without_label(table: pa.Table) -> pa.Table:
+    return table.drop_columns(["label"])
+
+
+TAMPERS = {
+    "where, rows reversed": ("where", reverse, "strictly ascending"),
+    "where, a row dropped": ("where", drop_last, "should be kept"),
+    "where, a row doubled": ("where", duplicate_first, "strictly ascending"),
+    "top_k, a row dropped": ("top_k", drop_last, "should be kept"),
+    "all, the last row dropped": ("all", drop_last, "kept_rows"),
+    "all, a column deleted": ("all", without_label, "the result lacks it"),
+}
+
+
+@pytest.mark.parametrize("keep,change,message", TAMPERS.values(), ids=TAMPERS.keys())
+def test_verify_catches_a_tampered_result_whose_counts_were_forged_to_match(
+    keep: str, change: object, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = run_of(MIXED_KEEP | {"keep": KEEPS[keep]}, tmp_path)
+    tamper(folder, change)
+    code, _, err = verify(capsys, str(folder), "--sample", "5000")
+    assert code == 1, err
+    assert message in err, err
+
+
+def test_verify_catches_a_nan_ranked_best_and_a_truncated_best_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document: dict[str, object] = {
+        "name": "holes",
+        "function": "tests.kernels:part_nan",
+        "space": {"x": {"range": [0, 10]}, "y": {"range": [0, 5]}, "z": {"values": [0, 1]}},
+        "objective": {"column": "f", "goal": "max", "top_k": 5},
+    }
+    folder = run_of(document, tmp_path)
+    path = folder / "summary.json"
+    honest = json.loads(path.read_text())
+    nan_row = pq.read_table(folder / "result.parquet").slice(40, 1).to_pylist()[0]  # x == 4: NaN
+    forged = json.loads(json.dumps(honest))
+    forged["objective"]["best"] = [{k: "nan" if k == "f" else v for k, v in nan_row.items()}]
+    forged["objective"]["best"] += honest["objective"]["best"][:4]
+    path.write_text(json.dumps(forged))
+    code, _, err = verify(capsys, str(folder))
+    assert code == 1 and "a best row has no number in f" in err
+    truncated = json.loads(json.dumps(honest))
+    truncated["objective"]["best"] = truncated["objective"]["best"][:1]
+    path.write_text(json.dumps(truncated))
+    code, _, err = verify(capsys, str(folder))
+    assert code == 1 and "1 best rows, 5 rows with a number were ranked" in err
+
+
+def test_a_namespace_package_reached_twice_on_sys_path_has_one_fingerprint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pods' working folder and $PYTHONPATH may both name the same folder."""
+    (tmp_path / "nsp").mkdir()
+    (tmp_path / "nsp" / "fn.py").write_text("def f(x):\n    return {'y': x}\n")
+    run = parse_spec({"name": "ns", "function": "nsp.fn:f", "space": {"x": {"range": [0, 3]}}})
+
+    def fingerprint(*paths: str) -> str:
+        for name in ("nsp", "nsp.fn"):
+            sys.modules.pop(name, None)
+        with monkeypatch.context() as patch:
+            for path in paths:
+                patch.syspath_prepend(path)
+            return code_fingerprint(run).digest
+
+    once = fingerprint(str(tmp_path))
+    assert fingerprint(str(tmp_path), str(tmp_path / "nsp" / "..")) == once
+    (tmp_path / "nsp" / "fn.py").write_text("def f(x):\n    return {'y': x + 1}\n")
+    assert fingerprint(str(tmp_path)) != once

@@ -238,3 +238,48 @@ def test_a_chunk_of_only_missing_values_is_stored_whatever_the_chunking(
     table = run(spec, tmp_path)
     assert table.schema.field("f").type == pa.float64()
     assert table["f"].to_pylist() == [None] * 5 + [float(x) for x in range(5, 20)]
+
+
+def scalar_run(function: str, tmp_path: Path, chunk_rows: int = 5) -> pa.Table:
+    spec = parse_spec(
+        {
+            "name": "kinds",
+            "function": function,
+            "vectorized": False,
+            "chunk_rows": chunk_rows,
+            "space": {"x": {"range": [0, 20]}},
+        }
+    )
+    return run(spec, tmp_path)
+
+
+def test_a_column_never_changes_kind_silently_between_chunks(tmp_path: Path) -> None:
+    """A string "1.5" in one chunk and the number 1.5 in the next is refused, not cast."""
+    with pytest.raises(
+        FunctionError, match="returned column 's' of type double, but string before"
+    ):
+        scalar_run("tests.kernels:text_then_number", tmp_path)
+
+
+def test_a_type_no_all_none_chunk_could_know_is_refused_with_the_remedy(tmp_path: Path) -> None:
+    with pytest.raises(
+        FunctionError, match="an earlier chunk had no value in it, so it was taken as double"
+    ):
+        scalar_run("tests.kernels:none_then_text", tmp_path)
+    # with chunks that hold values from the start, the same function sweeps
+    table = scalar_run("tests.kernels:none_then_text", tmp_path / "big", chunk_rows=20)
+    assert table["s"].to_pylist() == [None] * 5 + ["1.5"] * 15
+
+
+def test_any_base_exception_of_the_function_is_its_failure_not_a_crash(tmp_path: Path) -> None:
+    """A BaseException subclass is no `Exception`: it must still be a user-code failure
+    (exit 3, not retried), not an uncaught crash (exit 1, retried)."""
+    spec = parse_spec(
+        {
+            "name": "halt",
+            "function": "tests.kernels:raises_a_base_exception",
+            "space": {"x": {"range": [0, 4]}},
+        }
+    )
+    with pytest.raises(FunctionError, match="raised Halt: stop"):
+        compute_shard(spec, open_store(str(tmp_path)), "r", 0)

@@ -58,6 +58,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
 
 
+def _non_negative(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got '{value}'") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {number}")
+    return number
+
+
 def _positive(value: str) -> int:
     try:
         number = int(value)
@@ -558,7 +568,11 @@ def _add_verify_command(sub: argparse._SubParsersAction[_Parser]) -> None:
         help=f"rows to recompute (default: {DEFAULT_SAMPLE}; all of them if the run has fewer)",
     )
     ver.add_argument(
-        "--seed", type=int, default=0, metavar="S", help="which rows the sample picks (default: 0)"
+        "--seed",
+        type=_non_negative,
+        default=0,
+        metavar="S",
+        help="which rows the sample picks (default: 0)",
     )
     ver.add_argument(
         "--force",
