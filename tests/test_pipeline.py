@@ -15,7 +15,7 @@ from steps import layout, parquet, reduce
 from steps.compute import RunMismatchError, compute_shard
 from steps.function import FunctionError
 from steps.reduce import ShardError, reduce_run
-from steps.shards import read_shard_info, seal_footer
+from steps.shards import UNSEALED, read_shard_info, seal_footer
 from steps.spec import Spec, parse_spec
 from steps.store import Store, open_store
 from tests.conftest import S3Server
@@ -209,7 +209,7 @@ def _rewrite(root: Path, key: str, table: pa.Table, **claims: str) -> None:
     """Rewrite a shard with the given rows, keeping its footer except for `claims`, sealed
     anew: a forger who knows the seal gets past it, and the checks behind it must hold."""
     footer = dict(pq.read_metadata(root / key).metadata)
-    footer.pop(b"ttg.footer_sha256")
+    footer[b"ttg.footer_sha256"] = UNSEALED.encode()  # to be sealed anew
     footer.update({f"ttg.{k}".encode(): v.encode() for k, v in claims.items()})
     pq.write_table(table.replace_schema_metadata(footer), root / key)
     seal_footer(root / key)

@@ -13,7 +13,7 @@ import pytest
 from steps import layout
 from steps.compute import compute_shard
 from steps.reduce import ShardError, reduce_run
-from steps.shards import read_shard_info, seal_footer
+from steps.shards import UNSEALED, read_shard_info, seal_footer
 from steps.spec import Spec, parse_spec
 from steps.store import Store, open_store
 from tests.test_pipeline import MIXED
@@ -32,7 +32,7 @@ def computed(root: Path, **extra: object) -> tuple[Store, Spec]:
 def reseal(path: Path, table: pa.Table | None = None, **claims: str) -> None:
     """Rewrite a shard with new claims (and rows), and seal it as compute would."""
     footer = dict(pq.read_metadata(path).metadata)
-    footer.pop(b"ttg.footer_sha256")
+    footer[b"ttg.footer_sha256"] = UNSEALED.encode()  # to be sealed anew
     footer.update({f"ttg.{k}".encode(): v.encode() for k, v in claims.items()})
     rows = pq.read_table(path) if table is None else table
     pq.write_table(rows.replace_schema_metadata(footer), path)
@@ -119,7 +119,7 @@ def test_footer_text_that_is_not_utf8_is_refused_naming_the_shard(tmp_path: Path
     store, spec = computed(tmp_path)
     path = tmp_path / SHARD_1
     footer = dict(pq.read_metadata(path).metadata)
-    footer.pop(b"ttg.footer_sha256")
+    footer[b"ttg.footer_sha256"] = UNSEALED.encode()  # to be sealed anew
     footer[b"ttg.spec_hash"] = b"\xff\xfe" + footer[b"ttg.spec_hash"][2:]
     pq.write_table(pq.read_table(path).replace_schema_metadata(footer), path)
     seal_footer(path)
