@@ -1,9 +1,9 @@
 """Argo's JSON schema v4.1.2, made as strict as `argo lint`: unknown fields are rejected.
 
 The schema is read from ../shared/argo/schema.json (or $ARGO_SCHEMA) and never copied.
-Two adjustments, per ../shared/argo/README.md: every object definition that lists
-`properties` gets `additionalProperties: false` (maps keep theirs), and IntOrString also
-accepts integers, as Kubernetes and Argo do.
+Adjustments, per ../shared/argo/README.md: every object definition that lists `properties`
+gets `additionalProperties: false` (maps keep theirs), IntOrString also accepts integers, as
+Kubernetes and Argo do, and (found by comparing with Argo's linter) a Quantity accepts numbers.
 """
 
 from __future__ import annotations
@@ -43,6 +43,10 @@ def strict_schema() -> dict[str, Any]:
     schema["definitions"]["io.k8s.apimachinery.pkg.util.intstr.IntOrString"] = {
         "type": ["string", "integer"]
     }
+    # A Quantity unmarshals from a JSON number too (`cpu: 2`): Argo's linter accepts it, and
+    # where the schema and Argo's own code disagree, Argo is right (tests/test_argo_lint.py).
+    quantity = schema["definitions"]["io.k8s.apimachinery.pkg.api.resource.Quantity"]
+    quantity["type"] = ["string", "number"]
     return schema
 
 

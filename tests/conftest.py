@@ -1,15 +1,17 @@
-"""Shared fixtures: a real S3-compatible server (moto) on 127.0.0.1, spoken to over HTTP."""
+"""Shared fixtures: a real MinIO server on 127.0.0.1, spoken to over HTTP."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bench.s3 import S3Server, moto_server
+from bench.s3 import S3Server, minio_server
+from tests.tools import tool
 
-__all__ = ["ROOT", "SWEEPS", "S3Server", "moto_server"]
+__all__ = ["ROOT", "SWEEPS", "S3Server", "minio_server", "s3_server_or_skip"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEPS = ROOT / "workflows" / "sweeps"
@@ -18,7 +20,7 @@ SWEEPS = ROOT / "workflows" / "sweeps"
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
     """One S3 server for the whole session."""
-    with moto_server() as server:
+    with s3_server_or_skip() as server:
         yield server
 
 
@@ -29,3 +31,9 @@ def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("TTG_S3_BACKOFF", "0.05")
     return s3_server
+
+
+def s3_server_or_skip() -> contextlib.AbstractContextManager[S3Server]:
+    """A MinIO server; the test skips (under CI: fails) when `make tools` has not built one."""
+    tool("minio")
+    return minio_server()

@@ -23,7 +23,7 @@ from steps.spec import load_spec
 from steps.store import StoreError, open_store
 from tests import cli
 from tests.cli import SWEEP
-from tests.conftest import ROOT, S3Server, moto_server
+from tests.conftest import ROOT, S3Server, s3_server_or_skip
 
 SLOW = """
 name = "slow"
@@ -236,7 +236,7 @@ def test_kill_9_of_the_whole_run_then_resume_recomputes_only_missing_shards(tmp_
 @pytest.fixture
 def private_s3() -> Iterator[S3Server]:
     """A server of this test's own, so freezing it disturbs no other test."""
-    with moto_server() as server:
+    with s3_server_or_skip() as server:
         yield server
 
 

@@ -2,7 +2,7 @@
 
 What each tool reads must agree with the run's summary.json: the row count, the columns,
 and the best row. These are the README's reading snippets, run for real: locally, and from
-S3 (the moto server on loopback) with pyarrow.
+S3 (the MinIO server on loopback) with pyarrow.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ LINKED = [
     "infra",
     "docker",
     "tests",
+    "tools",
     "Makefile",
     "pyproject.toml",
 ]
