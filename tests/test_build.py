@@ -16,6 +16,7 @@ import yaml
 
 from steps.spec import load_spec, parse_spec
 from tests.argo_schema import validate
+from tests.cli import sweep
 from tests.conftest import SWEEPS
 from workflows.build import build_workflow, render
 from workflows.lint import lint
@@ -188,3 +189,33 @@ def test_compute_retries_every_failure_but_a_deterministic_one_with_backoff(opt_
     }
     assert spec.hash == load_spec(EXAMPLES[0]).hash, "an operational setting, not hashed"
     assert "retryStrategy" not in manifest["spec"]["templates"][1], "reduce is not retried"
+
+
+def _when_holds(when: str, status: str) -> bool:
+    """Argo's `when` for these metrics: `a == b` terms joined by `||`, bare words as strings."""
+    terms = [term.split("==") for term in when.replace("{{status}}", status).split("||")]
+    assert all(len(term) == 2 for term in terms), when
+    return any(left.strip() == right.strip() for left, right in terms)
+
+
+def test_compute_metrics_count_every_failed_attempt_and_never_lack_their_values() -> None:
+    manifest = yaml.safe_load(render(load_spec(EXAMPLES[0]), BuildOptions()))
+    metrics = {m["name"]: m for m in _compute(manifest)["metrics"]["prometheus"]}
+    failures = metrics["ttg_shard_failures_total"]["when"]
+    # an evicted or deleted pod ends in Error, a non-zero exit in Failed: both are failures
+    assert [_when_holds(failures, s) for s in ("Failed", "Error", "Succeeded")] == [1, 1, 0]
+    rows = metrics["ttg_rows_computed_total"]
+    assert [_when_holds(rows["when"], s) for s in ("Failed", "Error", "Succeeded")] == [0, 0, 1]
+    # Argo substitutes the value before it looks at `when`: a failed attempt, which wrote no
+    # `rows` file, must still have one, or the controller raises a MetricsError condition
+    assert rows["counter"]["value"] == "{{outputs.parameters.rows}}"
+    (output,) = _compute(manifest)["outputs"]["parameters"]
+    assert output["name"] == "rows" and output["valueFrom"]["default"] == "0"
+    # per attempt for retried attempts, per shard (attempts and backoff) when it ends
+    assert "backoff included" in metrics["ttg_shard_duration_seconds"]["help"]
+
+
+def test_a_cluster_render_refuses_more_shards_than_a_workflow_status_holds() -> None:
+    result = sweep("render", "--shards", "4001", "--node-status-offload")
+    assert result.returncode == 0, result.stderr
+    assert "count: '4001'" in result.stdout

@@ -139,12 +139,21 @@ def _step_args(outputs: str, extra: list[str]) -> list[str]:
 
 
 def _compute_metrics(spec: Spec) -> list[Any]:
-    """Per-template Prometheus metrics; labelled by sweep only, never by shard (cardinality)."""
+    """Per-template Prometheus metrics; labelled by sweep only, never by shard (cardinality).
+
+    Argo (operator.go, executeTemplate) evaluates a retried template's metrics once per
+    attempt that is followed by another, on the attempt, and once when the shard ends, on the
+    retry node: the duration help says so, the failure counter counts both Failed and Error
+    attempts (an evicted pod is Error), and `rows` has a default because every field is
+    substituted before `when` is checked, and a failed attempt writes no `rows` file."""
     label = [Label(key="sweep", value=spec.name)]
     return [
         Histogram(
             name="ttg_shard_duration_seconds",
-            help="Wall time of one compute shard attempt",
+            help=(
+                "Wall time of compute shards: each retried attempt on its own, and each"
+                " shard when it ends, all its attempts and retry backoff included"
+            ),
             labels=label,
             buckets=SHARD_SECONDS_BUCKETS,
             value="{{duration}}",
@@ -158,9 +167,9 @@ def _compute_metrics(spec: Spec) -> list[Any]:
         ),
         Counter(
             name="ttg_shard_failures_total",
-            help="Compute shard attempts that failed",
+            help="Compute shard attempts that ended Failed or Error",
             labels=label,
-            when="{{status}} == Failed",
+            when="{{status}} == Failed || {{status}} == Error",
             value="1",
         ),
     ]
@@ -211,7 +220,12 @@ def _define_templates(spec: Spec, options: BuildOptions) -> None:
         command=["python", "-m", COMPUTE_MODULE],
         args=_step_args(COMPUTE_OUTPUTS, ["--shard", "{{inputs.parameters.shard}}"]),
         inputs=[Parameter(name="shard")],
-        outputs=[Parameter(name="rows", value_from=m.ValueFrom(path=f"{COMPUTE_OUTPUTS}/rows"))],
+        outputs=[
+            Parameter(
+                name="rows",
+                value_from=m.ValueFrom(path=f"{COMPUTE_OUTPUTS}/rows", default="0"),
+            )
+        ],
         retry_strategy=_compute_retries(spec, options),
         metrics=_compute_metrics(spec),
         **common,

@@ -17,6 +17,9 @@ DEFAULT_S3_SECRET = "ttg-s3"
 DEFAULT_SERVICE_ACCOUNT = "ttg-workflow"
 DEFAULT_PARALLELISM = 10  # pods at once: sensible for a three-node kind cluster
 KINDS = ("workflow", "cron", "template")
+# Argo keeps a Workflow's node status in the object, which etcd caps at ~1 MiB even with the
+# node list compressed (workflow/packer/packer.go): ~5,000 shards fill it (docs/scaling.md).
+MAX_SHARDS_IN_STATUS = 4_000
 COMPUTE_MODULE, REDUCE_MODULE = "steps.compute", "steps.reduce"  # the pods' `python -m`
 
 

@@ -90,8 +90,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from workflows.terminal import make_console
     from workflows.warm import discard, launch
 
-    # The tasks fork from a warm interpreter; it imports numpy and pyarrow while we render.
-    server = launch([defaults.COMPUTE_MODULE, defaults.REDUCE_MODULE])
+    # The tasks fork from a warm interpreter; it imports numpy and pyarrow while we render
+    # (and the S3 client, 0.2 s a task otherwise, for an S3 store).
+    modules = [defaults.COMPUTE_MODULE, defaults.REDUCE_MODULE]
+    server = launch([*modules, "steps.store_s3"] if args.store.startswith("s3://") else modules)
     try:
         return _run(args, make_console(), server)
     finally:
@@ -253,6 +255,14 @@ def _add_cluster_build_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.DEFAULT_PARALLELISM,
         help=f"pods at once (default: {defaults.DEFAULT_PARALLELISM})",
     )
+    parser.add_argument(
+        "--node-status-offload",
+        action="store_true",
+        help=(
+            f"allow more than {defaults.MAX_SHARDS_IN_STATUS:,} shards: the controller offloads"
+            " node status to a database (persistence.nodeStatusOffLoad)"
+        ),
+    )
     for key in RESOURCE_KEYS:
         flag = "--" + key.replace("_", "-")
         parser.add_argument(
@@ -270,6 +280,12 @@ def _add_namespace_argument(parser: argparse.ArgumentParser) -> None:
 
 def _build_options(args: argparse.Namespace, spec: Spec, namespace: str | None) -> BuildOptions:
     open_store(args.store)  # validates the scheme
+    if spec.shards > defaults.MAX_SHARDS_IN_STATUS and not args.node_status_offload:
+        raise UsageError(
+            f"{spec.shards:,} shards do not fit in a Workflow's status (at most"
+            f" {defaults.MAX_SHARDS_IN_STATUS:,}; docs/scaling.md): use fewer shards, or"
+            " --node-status-offload if the controller offloads node status"
+        )
     flags = {key: getattr(args, key) for key in RESOURCE_KEYS if getattr(args, key) is not None}
     return BuildOptions(
         store=args.store,
