@@ -113,13 +113,13 @@ def group_rows(group: Struct) -> int:
 def movable(group: Struct) -> bool:
     """Whether `copy` can move this row group (nothing of it lies outside its byte span)."""
     try:
-        _span(group)
+        span(group)
     except ConcatError:
         return False
     return True
 
 
-def _span(group: Struct) -> tuple[int, int]:
+def span(group: Struct) -> tuple[int, int]:
     """Where the group's bytes lie in its file: its column chunks, which pyarrow writes
     back to back."""
     starts, stops = [], []
@@ -168,7 +168,7 @@ def read_group(source: Source, group: Struct) -> bytes:
     """A row group's bytes from `source`, checked without decoding a value: every page's
     header parses, pages fill their column chunk exactly, their values add up to the
     footer's count, and a page that carries a checksum matches it."""
-    start, stop = _span(group)
+    start, stop = span(group)
     source.seek(start)
     data = source.read(stop - start)
     if len(data) != stop - start:
@@ -313,15 +313,23 @@ class ConcatenatedParquet:
             raise ConcatError("encrypted files cannot be concatenated")
         self.groups: list[Encoded] = []
         self.rows = 0
+        self.size = len(MAGIC)  # bytes of the result so far, footer not included
         out.write(MAGIC)
 
     def append(self, data: bytes, group: Struct) -> None:
         """Append a row group: `data` from `read_group`, `group` its footer entry."""
-        start, _ = _span(group)
-        shift = self.out.tell() - start
+        self.place(group)
         self.out.write(data)
-        self.groups.append(Encoded(encode_struct(_moved(group, shift, len(self.groups)))))
+
+    def place(self, group: Struct) -> None:
+        """Enter `group` in the footer as the next bytes of the result, without writing
+        them: the caller puts them there (a server-side copy, steps/compose.py)."""
+        start, stop = span(group)
+        self.groups.append(
+            Encoded(encode_struct(_moved(group, self.size - start, len(self.groups))))
+        )
         self.rows += group_rows(group)
+        self.size += stop - start
 
     def encode(self, table: pa.Table) -> None:
         """Append `table` as one new row group."""
@@ -329,12 +337,16 @@ class ConcatenatedParquet:
         (group,) = row_groups(read_footer(encoded))
         self.append(read_group(encoded, group), group)
 
-    def finish(self) -> None:
+    def footer(self) -> bytes:
+        """The result's footer: FileMetaData, its length and the closing magic."""
         footer = dict(self.template)
         footer[FILE_NUM_ROWS] = (I64, self.rows)
         footer[FILE_ROW_GROUPS] = (LIST, (STRUCT, self.groups))
         data = encode_struct(dict(sorted(footer.items())))
-        self.out.write(data + struct.pack("<I", len(data)) + MAGIC)
+        return data + struct.pack("<I", len(data)) + MAGIC
+
+    def finish(self) -> None:
+        self.out.write(self.footer())
 
 
 def _encoded(writer: Writer, table: pa.Table | None) -> pa.Buffer:

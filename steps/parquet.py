@@ -26,6 +26,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from steps.space import MAX_SHARD_ALIGNMENT, MIN_SHARD_ALIGNMENT
 from steps.spec import Spec
 
 
@@ -60,8 +61,8 @@ def open_writer(where: Path | pa.NativeFile, schema: pa.Schema, spec: Spec) -> p
 
 
 ROW_GROUP_BYTES = 4 << 20
-MIN_ROW_GROUP_ROWS = 1 << 10
-MAX_ROW_GROUP_ROWS = 1 << 20
+MIN_ROW_GROUP_ROWS = MIN_SHARD_ALIGNMENT
+MAX_ROW_GROUP_ROWS = MAX_SHARD_ALIGNMENT  # shard boundaries fall on every row-group boundary
 ASSUMED_VARIABLE_WIDTH = 32  # bytes per value of a string or binary column
 
 

@@ -13,23 +13,20 @@ group, plus ~0.4 KB of footer per result row group (30 MB at 10^10 rows).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
-import platform
-import queue
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from steps import exit_codes, layout
+from steps import compose, exit_codes, layout
 from steps.best_rows import BestRowError, check_best_rows
 from steps.cli import spec_and_store, step_parser, write_outputs
 from steps.concat import (
@@ -43,12 +40,13 @@ from steps.concat import (
 from steps.fingerprint import mixture
 from steps.keep import RowFilter
 from steps.parquet import AlignedRowGroups, open_writer, row_group_rows, writer_fingerprint
-from steps.run_record import timestamp
+from steps.read_ahead import read_ahead
+from steps.result_summary import build_summary
 from steps.shards import ShardFooterError, ShardInfo, read_shard_info, schema_difference
 from steps.space import Space
 from steps.spec import Spec, SpecError
 from steps.store import ObjectNotFoundError, Store, StoreError
-from steps.summary import PartialSummary, json_safe
+from steps.summary import PartialSummary
 from steps.thrift_compact import Struct
 
 _T = TypeVar("_T")
@@ -208,7 +206,7 @@ def reencode_shards(
     groups = AlignedRowGroups(row_group_rows(schema), first_row=0)
     written = 0
     with open_writer(path, schema.with_metadata(_result_metadata(spec, infos)), spec) as writer:
-        batches = _kept(_read_ahead(_shard_batches(store, spec, run_id, infos, groups.size)), spec)
+        batches = _kept(read_ahead(_shard_batches(store, spec, run_id, infos, groups.size)), spec)
         for batch in batches:
             for table in groups.add(pa.Table.from_batches([batch], schema=schema)):
                 writer.write_table(table, row_group_size=table.num_rows)
@@ -267,141 +265,13 @@ def _kept(batches: Iterator[pa.RecordBatch], spec: Spec) -> Iterator[pa.RecordBa
         yield from best.to_batches()
 
 
-READ_AHEAD = 2  # batches decoded ahead of the writer
-
-
-def _read_ahead(
-    batches: Iterator[pa.RecordBatch], depth: int = READ_AHEAD
-) -> Iterator[pa.RecordBatch]:
-    """The same batches, decoded by a thread while the caller encodes the previous ones.
-
-    pyarrow releases the GIL while it reads and while it writes, so decoding the next shard
-    overlaps encoding and compressing this one (the merge takes about a quarter less time on
-    two cores). At most `depth` batches wait in memory; an error while reading is raised
-    here, in the caller, as it was raised there.
-    """
-    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def offer(item: tuple[str, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                if not offer(("batch", batch)):
-                    return
-            offer(("end", None))
-        except BaseException as exc:  # handed to the caller, who raises it
-            offer(("error", exc))
-        finally:
-            close = getattr(batches, "close", None)
-            if close is not None:
-                close()  # the shard being read is closed in this thread, which opened it
-
-    reader = threading.Thread(target=produce, name="reduce-read-ahead", daemon=True)
-    reader.start()
-    try:
-        while True:
-            kind, value = slots.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-        reader.join()
-
-
-def build_summary(
-    spec: Spec, run_id: str, infos: list[ShardInfo], kept_rows: int, timings: dict[str, float]
-) -> dict[str, Any]:
-    """`rows` and the column statistics cover every computed row; `kept_rows` the result.
-
-    Built from the shards' partial summaries alone, never from rows: `summary_seconds`
-    records that it costs O(shards), whatever the sweep's size."""
-    began = time.perf_counter()
-    merged = PartialSummary()
-    for info in infos:
-        merged = merged.merge(info.summary, spec.objective)
-    seconds = [info.seconds for info in infos]
-    columns = {
-        name: {
-            "type": stats.type,
-            "count": stats.count,
-            "nulls": stats.nulls,
-            "nans": stats.nans,
-            "min": stats.min,
-            "max": stats.max,
-            "mean": stats.mean,
-        }
-        for name, stats in merged.columns.items()
-    }
-    objective = None
-    if spec.objective:
-        ranked = merged.columns.get(spec.objective.column)
-        objective = {
-            "column": spec.objective.column,
-            "goal": spec.objective.goal,
-            "top_k": spec.objective.top_k,
-            # Rows whose objective is NaN or null: kept and counted, never ranked in `best`.
-            "nans": ranked.nans if ranked else 0,
-            "nulls": ranked.nulls if ranked else 0,
-            "best": merged.top,
-        }
-    return json_safe(
-        {
-            "name": spec.name,
-            "run_id": run_id,
-            "spec_hash": spec.hash,
-            "rows": merged.rows,
-            "kept_rows": kept_rows,
-            "keep": spec.keep.canonical(),
-            "shards": spec.shards,
-            "columns": columns,
-            "objective": objective,
-            "timings": {
-                "shard_seconds_total": sum(seconds),
-                "shard_seconds_max": max(seconds),
-                "shard_seconds_min": min(seconds),
-                **timings,
-                "summary_seconds": time.perf_counter() - began,
-            },
-            "versions": _versions(),
-            "finished_at": timestamp(),
-        }
-    )
-
-
-def _versions() -> dict[str, str]:
-    try:
-        ttg = importlib_metadata.version("ttg")
-    except importlib_metadata.PackageNotFoundError:
-        ttg = "unknown"
-    return {
-        "ttg": ttg,
-        "numpy": np.__version__,
-        "pyarrow": pa.__version__,
-        "python": platform.python_version(),
-    }
-
-
 def reduce_run(store: Store, spec: Spec, run_id: str) -> ReduceOutcome:
     """Verify, merge, summarise; `_SUCCESS` is written last and only if all else succeeded."""
     began = time.perf_counter()
     store.remove_stale_temps(layout.run_prefix(spec.name, run_id))  # of writers killed earlier
     infos = verify_shards(store, spec, run_id)
     verified = time.perf_counter()
-    with store.atomic_writer(layout.result_key(spec.name, run_id)) as path:
-        rows = merge_shards(store, spec, run_id, infos, path)
-        _check_best_rows(path, store, spec, run_id, infos)
+    rows, merge = _merge(store, spec, run_id, infos)
     merged = time.perf_counter()
     timings = {
         "verify_seconds": verified - began,
@@ -409,6 +279,7 @@ def reduce_run(store: Store, spec: Spec, run_id: str) -> ReduceOutcome:
         "reduce_seconds": merged - began,
     }
     summary = build_summary(spec, run_id, infos, rows, timings)
+    summary["merge"] = merge
     code = infos[0].code  # every shard's, by verify_shards
     summary["code"] = None if code is None else {"fingerprint": code.digest, "parts": code.parts}
     store.put_bytes(layout.summary_key(spec.name, run_id), json.dumps(summary, indent=2).encode())
@@ -417,8 +288,55 @@ def reduce_run(store: Store, spec: Spec, run_id: str) -> ReduceOutcome:
     return ReduceOutcome(rows, summary)
 
 
+def _merge(
+    store: Store, spec: Spec, run_id: str, infos: list[ShardInfo]
+) -> tuple[int, dict[str, Any]]:
+    """The result, composed by the store from the shards' bytes where it can be
+    (steps/compose.py), else streamed through this process; and how it was merged."""
+    key = layout.result_key(spec.name, run_id)
+    schema = infos[0].schema.with_metadata(_result_metadata(spec, infos))
+    composition = compose.plan(store, spec, run_id, infos, schema)
+    if isinstance(composition, compose.ComposePlan):
+        store.compose(key, composition.ranges, composition.footer)
+        try:
+            _check_composed(store, key, composition, spec, run_id, infos)
+        except BaseException:
+            with contextlib.suppress(StoreError):
+                store.remove(key)  # never leave a result that failed its checks
+            raise
+        sources = len(composition.ranges) + 1  # copied shard ranges, then the footer
+        written = len(composition.footer)
+        return composition.rows, {"mode": "compose", "sources": sources, "bytes_written": written}
+    with store.atomic_writer(key) as path:
+        rows = merge_shards(store, spec, run_id, infos, path)
+        _check_best_rows(path, store, spec, run_id, infos)
+        written = path.stat().st_size
+    return rows, {"mode": "stream", "reason": composition, "bytes_written": written}
+
+
+def _check_composed(
+    store: Store,
+    key: str,
+    composition: compose.ComposePlan,
+    spec: Spec,
+    run_id: str,
+    infos: list[ShardInfo],
+) -> None:
+    """The composed object is as long as planned and ends in the planned footer, and its
+    best rows are the summary's (decoded, their pages checked): a few ranged reads."""
+    with store.open_read(key) as handle:
+        size = handle.seek(0, io.SEEK_END)
+        handle.seek(max(0, size - len(composition.footer)))
+        if size != composition.size or handle.read() != composition.footer:
+            raise StoreError(
+                f"the store composed {store.url(key)} as {size:,} bytes, not the"
+                f" {composition.size:,} planned, or with another footer"
+            )
+        _check_best_rows(handle, store, spec, run_id, infos)
+
+
 def _check_best_rows(
-    path: Path, store: Store, spec: Spec, run_id: str, infos: list[ShardInfo]
+    source: Path | BinaryIO, store: Store, spec: Spec, run_id: str, infos: list[ShardInfo]
 ) -> None:
     """The best rows the summary is about to show exist in the result, value for value."""
     if spec.objective is None:
@@ -427,7 +345,7 @@ def _check_best_rows(
     for info in infos:
         best = best.merge(info.summary, spec.objective)
     try:
-        check_best_rows(path, best.top, spec.keep, [info.first_param_id for info in infos])
+        check_best_rows(source, best.top, spec.keep, [info.first_param_id for info in infos])
     except BestRowError as exc:
         key = layout.shard_key(spec.name, run_id, exc.shard, spec.shards)
         raise ShardError(f"shard {exc.shard} ({store.url(key)}) {exc}") from None

@@ -14,7 +14,7 @@ import hashlib
 import io
 import json
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -61,6 +61,7 @@ class ShardInfo:
     computed_rows: int | None = None  # rows the shard computed; more than `rows` if it keeps fewer
     writer: str | None = None  # steps.parquet.writer_fingerprint of its writer, if recorded
     code: CodeFingerprint | None = None  # the code that computed it (None: an older TTG's)
+    version: str | None = None  # of the object it was read from, if its store has them (ETag)
 
     def to_metadata(self) -> dict[str, str]:
         return {
@@ -188,7 +189,8 @@ def read_shard_info(store: Store, key: str) -> ShardInfo:
         with store.open_read(key) as handle:
             _check_seal(_footer_bytes(handle)[1])
             meta = pq.ParquetFile(handle).metadata
-            return _decode(meta, _key_values(meta))
+            info = _decode(meta, _key_values(meta))
+            return replace(info, version=getattr(handle, "version", None))
     except StoreError:
         raise
     except KeyError as exc:

@@ -26,10 +26,13 @@ from steps.spec import Spec
 
 # arrow_type, extremes, grid_length, value_array: re-exported, as callers import them from here
 __all__ = [
+    "MAX_SHARD_ALIGNMENT",
+    "MIN_SHARD_ALIGNMENT",
     "Space",
     "arrow_type",
     "extremes",
     "grid_length",
+    "shard_alignment",
     "shard_range",
     "uniform01",
     "value_array",
@@ -39,11 +42,34 @@ _GOLDEN = 0x9E3779B97F4A7C15
 _TWO_POW_53 = float(1 << 53)
 
 
+# Shards start on multiples of a power of two of at most this many rows, the largest row
+# group the result can have (steps/parquet.py): then, once shards hold eight row groups or
+# more, no result row group straddles two shards, and reduce can copy every shard whole,
+# on S3 server-side (steps/compose.py). Alignment costs balance only: at most 1/8.
+# Below the smallest row group (MIN_SHARD_ALIGNMENT rows) alignment would gain nothing.
+MAX_SHARD_ALIGNMENT, MIN_SHARD_ALIGNMENT = 1 << 20, 1 << 10
+SHARD_ALIGNMENT_UNITS = 8  # alignment units per shard, at least
+
+
+def shard_alignment(count: int, rows: int) -> int:
+    """The power of two every shard boundary is a multiple of (1 for small shards)."""
+    per_shard = rows // (SHARD_ALIGNMENT_UNITS * count)
+    unit = min(MAX_SHARD_ALIGNMENT, 1 << max(0, per_shard.bit_length() - 1))
+    return unit if unit >= MIN_SHARD_ALIGNMENT else 1
+
+
 def shard_range(index: int, count: int, rows: int) -> tuple[int, int]:
-    """Contiguous, balanced `[start, stop)` of shard `index`: sizes differ by at most one row."""
+    """Contiguous `[start, stop)` of shard `index`, on multiples of `shard_alignment`: shards
+    differ by at most one alignment unit (at most an eighth of a shard), and by at most
+    one row where the space is too small to align."""
     if not 0 <= index < count:
         raise ValueError(f"shard index {index} is outside 0..{count - 1}")
-    return index * rows // count, (index + 1) * rows // count
+    unit = shard_alignment(count, rows)
+    units = -(-rows // unit)
+    return (
+        min(rows, index * units // count * unit),
+        min(rows, (index + 1) * units // count * unit),
+    )
 
 
 @dataclass(frozen=True)

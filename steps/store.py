@@ -10,20 +10,17 @@ variables DuckDB, Polars and pyarrow read (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_I
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import re
 import socket
 import tempfile
-import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO
 from urllib.parse import unquote_to_bytes, urlsplit
-
-T = TypeVar("T")
 
 
 class StoreError(Exception):
@@ -32,6 +29,16 @@ class StoreError(Exception):
 
 class ObjectNotFoundError(StoreError):
     """The object does not exist (as opposed to: could not be reached)."""
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    """`length` bytes of object `key` from `offset`; `version` pins the object (an S3 ETag)."""
+
+    key: str
+    offset: int
+    length: int
+    version: str | None = None
 
 
 class Store(ABC):
@@ -52,8 +59,9 @@ class Store(ABC):
     def get_bytes(self, key: str) -> bytes: ...
 
     @abstractmethod
-    def open_read(self, key: str) -> BinaryIO:
-        """A seekable binary reader (what pyarrow needs to read Parquet footers and row groups)."""
+    def open_read(self, key: str, version: str | None = None) -> BinaryIO:
+        """A seekable binary reader (what pyarrow needs to read Parquet footers and row groups);
+        with `version`, of that version only, where the store keeps versions (S3 ETags)."""
 
     @abstractmethod
     def exists(self, key: str) -> bool: ...
@@ -66,23 +74,37 @@ class Store(ABC):
     def probe(self) -> None:
         """StoreError now if the store cannot take a run, rather than once per task later."""
 
+    @abstractmethod
+    def remove(self, key: str) -> None:
+        """Delete `key` if it exists."""
+
     def remove_stale_temps(self, prefix: str) -> int:
         """Remove temp files below `prefix` left by writers that died (a kill -9); the count."""
         return 0
 
+    def compose_problem(self, sizes: Sequence[int]) -> str | None:
+        """Why objects of these `sizes` (the last one's bytes uploaded) cannot be composed
+        server-side, or None if they can."""
+        return "a folder store has no server-side copy"
+
+    def compose(self, key: str, ranges: Sequence[ByteRange], tail: bytes) -> None:
+        """Make `key`, atomically, the bytes of `ranges` followed by `tail`, the ranges
+        copied by the store itself (only `tail` is sent)."""
+        raise StoreError(f"cannot compose {self.url(key)}: {self.compose_problem([])}")
+
 
 # A temp file names the host and process that write it, so that a later run can tell the
 # temp of a writer that died (removable) from one still being written (left alone).
-_TEMP_RE = re.compile(r"^\.(?P<target>.+)\.ttg-(?P<host>[^.]*)-(?P<pid>\d+)-[0-9a-f]{12}\.tmp$")
-_STAGING_PREFIX = "ttg-staging-"
+TEMP_RE = re.compile(r"^\.(?P<target>.+)\.ttg-(?P<host>[^.]*)-(?P<pid>\d+)-[0-9a-f]{12}\.tmp$")
+STAGING_PREFIX = "ttg-staging-"
 
 
-def _temp_tag() -> str:
+def temp_tag() -> str:
     host = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:64]
     return f"ttg-{host}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
 
-def _writer_died(host: str, pid: int) -> bool:
+def writer_died(host: str, pid: int) -> bool:
     """Only a writer on this host can be known dead; pid reuse errs on the side of keeping."""
     if host != re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:64]:
         return False
@@ -99,7 +121,7 @@ def _writer_died(host: str, pid: int) -> bool:
     return state in ("Z", "X")
 
 
-def _discard(path: Path) -> None:
+def discard(path: Path) -> None:
     """Remove a temp file if it is there. A cleanup never raises: on a read-only or full disk
     its error would replace the one that explains what went wrong."""
     with contextlib.suppress(OSError):
@@ -109,6 +131,8 @@ def _discard(path: Path) -> None:
 def open_store(uri: str) -> Store:
     """The store a URI names; unsupported schemes are refused here, before any work."""
     if uri.startswith("s3://"):
+        from steps.store_s3 import S3Store  # minio and urllib3 load only for S3 stores
+
         return S3Store(uri)
     parts = urlsplit(uri)
     if parts.scheme == "file":
@@ -160,7 +184,7 @@ class FileStore(Store):
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create {target.parent}: {exc.strerror}") from None
-        temp = target.with_name(f".{target.name}.{_temp_tag()}.tmp")
+        temp = target.with_name(f".{target.name}.{temp_tag()}.tmp")
         try:
             yield temp
             with temp.open("rb+") as handle:
@@ -169,7 +193,7 @@ class FileStore(Store):
         except OSError as exc:
             raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from None
         finally:
-            _discard(temp)
+            discard(temp)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         with self.atomic_writer(key) as path:
@@ -183,9 +207,9 @@ class FileStore(Store):
         except OSError as exc:
             raise StoreError(f"cannot read {self.url(key)}: {exc.strerror}") from None
 
-    def open_read(self, key: str) -> BinaryIO:
+    def open_read(self, key: str, version: str | None = None) -> BinaryIO:
         try:
-            return self._path(key).open("rb")
+            return self._path(key).open("rb")  # files have no versions: `version` is None
         except FileNotFoundError:
             raise ObjectNotFoundError(f"{self.url(key)} does not exist") from None
         except OSError as exc:
@@ -193,6 +217,12 @@ class FileStore(Store):
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def remove(self, key: str) -> None:
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot remove {self.url(key)}: {exc.strerror}") from None
 
     def list(self, prefix: str) -> list[str]:
         base = self._path(prefix)
@@ -219,243 +249,25 @@ class FileStore(Store):
         base = self._path(prefix)
         removed = 0
         for path in base.rglob(".*.tmp") if base.is_dir() else ():
-            match = _TEMP_RE.match(path.name)
-            if match and _writer_died(match["host"], int(match["pid"])):
-                _discard(path)
+            match = TEMP_RE.match(path.name)
+            if match and writer_died(match["host"], int(match["pid"])):
+                discard(path)
                 removed += 1
-        return removed + _remove_stale_staging()
-
-
-# --- S3 ---------------------------------------------------------------------------------
-
-
-def _env_number(name: str, default: float) -> float:
-    text = os.environ.get(name)
-    if text is None:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise StoreError(f"{name} must be a number, got '{text}'") from None
-    if value <= 0:
-        raise StoreError(f"{name} must be positive, got {text}")
-    return value
-
-
-RETRYABLE_S3_CODES = frozenset(
-    {"InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout", "RequestTimeTooSkewed"}
-)
-
-
-class S3Store(Store):
-    """An S3 (MinIO, AWS, moto, ...) bucket and prefix through the minio client."""
-
-    def __init__(self, uri: str) -> None:
-        import minio
-        import urllib3
-        from minio.helpers import check_bucket_name
-
-        parts = urlsplit(uri)
-        if not parts.netloc:
-            raise StoreError(f"S3 URI needs a bucket: s3://bucket/prefix, got {uri}")
-        self.bucket = parts.netloc
-        try:
-            check_bucket_name(self.bucket, strict=True)
-        except ValueError:
-            raise StoreError(f"'{self.bucket}' is not a valid S3 bucket name (in {uri})") from None
-        self.prefix = parts.path.strip("/")
-        self.uri = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        endpoint = endpoint or "https://s3.amazonaws.com"
-        if "://" not in endpoint:
-            endpoint = f"https://{endpoint}"
-        end = urlsplit(endpoint)
-        self.endpoint = endpoint
-        self.attempts = max(1, int(_env_number("TTG_S3_ATTEMPTS", 6)))
-        self.backoff = _env_number("TTG_S3_BACKOFF", 0.5)
-        # Retries live in one place (`_call`), so the client itself must not retry.
-        http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=5, read=_env_number("TTG_S3_TIMEOUT", 60)),
-            retries=urllib3.Retry(total=0, connect=0, read=0, redirect=2, status=0),
-            maxsize=8,
-        )
-        try:
-            self.client = minio.Minio(
-                end.netloc,
-                access_key=os.environ.get("AWS_ACCESS_KEY_ID"),
-                secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
-                session_token=os.environ.get("AWS_SESSION_TOKEN"),
-                secure=end.scheme == "https",
-                region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
-                http_client=http,
-            )
-        except ValueError as exc:
-            raise StoreError(f"bad S3 endpoint {endpoint}: {exc}") from None
-
-    def _name(self, key: str) -> str:
-        return f"{self.prefix}/{key}" if self.prefix else key
-
-    def _call(self, what: str, key: str, fn: Callable[[], T]) -> T:
-        """Run one S3 call, retrying transient failures with exponential backoff."""
-        from minio.error import S3Error, ServerError
-        from urllib3.exceptions import HTTPError
-
-        delay = self.backoff
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return fn()
-            except S3Error as exc:
-                if exc.code in ("NoSuchKey", "NotFound", "ResourceNotFound"):
-                    raise ObjectNotFoundError(f"{self.url(key)} does not exist") from None
-                if exc.code not in RETRYABLE_S3_CODES:
-                    raise StoreError(self._explain(what, key, exc.code, exc.message)) from None
-                reason = f"{exc.code}: {exc.message}"
-            except ServerError as exc:
-                reason = f"HTTP {exc.status_code}"
-            except (HTTPError, OSError) as exc:
-                reason = type(exc).__name__
-            if attempt == self.attempts:
-                raise StoreError(
-                    f"cannot {what} {self.url(key)} at {self.endpoint}: {reason} "
-                    f"(gave up after {self.attempts} attempts)"
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 8.0)
-        raise AssertionError("unreachable")
-
-    def _explain(self, what: str, key: str, code: str | None, message: str | None) -> str:
-        where = f"{self.url(key)} at {self.endpoint}"
-        if code == "NoSuchBucket":
-            return f"cannot {what} {where}: bucket '{self.bucket}' does not exist"
-        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"):
-            return (
-                f"cannot {what} {where}: {code} (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)"
-            )
-        return f"cannot {what} {where}: {code}: {message}"
-
-    @contextlib.contextmanager
-    def atomic_writer(self, key: str) -> Iterator[Path]:
-        handle, name = tempfile.mkstemp(prefix=f"{_STAGING_PREFIX}{_temp_tag()}-", suffix=".part")
-        os.close(handle)
-        temp = Path(name)
-        try:
-            try:
-                yield temp
-            except OSError as exc:  # staging on the local disk (the pod's /tmp) failed
-                raise StoreError(
-                    f"cannot stage {self.url(key)} in {temp.parent}: {exc.strerror or exc}"
-                ) from None
-            self._call(
-                "write",
-                key,
-                lambda: self.client.fput_object(self.bucket, self._name(key), str(temp)),
-            )
-        finally:
-            _discard(temp)
-
-    def put_bytes(self, key: str, data: bytes) -> None:
-        self._call(
-            "write",
-            key,
-            lambda: self.client.put_object(
-                self.bucket, self._name(key), io.BytesIO(data), len(data)
-            ),
-        )
-
-    def get_bytes(self, key: str) -> bytes:
-        return self._call("read", key, lambda: self._read_range(key, 0, 0))
-
-    def _read_range(self, key: str, offset: int, length: int) -> bytes:
-        response = self.client.get_object(
-            self.bucket, self._name(key), offset=offset, length=length
-        )
-        try:
-            return response.read()
-        finally:
-            response.close()
-            response.release_conn()
-
-    def size(self, key: str) -> int:
-        stat = self._call(
-            "stat", key, lambda: self.client.stat_object(self.bucket, self._name(key))
-        )
-        return int(stat.size or 0)
-
-    def open_read(self, key: str) -> BinaryIO:
-        raw = _RangeReader(self, key, self.size(key))
-        return io.BufferedReader(raw, buffer_size=1 << 20)
-
-    def exists(self, key: str) -> bool:
-        try:
-            self.size(key)
-        except ObjectNotFoundError:
-            return False
-        return True
-
-    def probe(self) -> None:
-        """A listing: HEAD responses carry no error code, so a missing bucket or bad keys
-        would read as "no such object"."""
-        self.list(".ttg-probe")
-
-    def remove_stale_temps(self, prefix: str) -> int:
-        return _remove_stale_staging()  # S3 objects appear whole; only local staging remains
-
-    def list(self, prefix: str) -> list[str]:
-        full = self._name(prefix).rstrip("/") + "/"
-        strip = len(self.prefix) + 1 if self.prefix else 0
-        objects = self._call(
-            "list",
-            prefix,
-            lambda: list(self.client.list_objects(self.bucket, prefix=full, recursive=True)),
-        )
-        return sorted(str(o.object_name)[strip:] for o in objects)
-
-
-class _RangeReader(io.RawIOBase):
-    """Random access to one S3 object by ranged GETs, each retried like any other call."""
-
-    def __init__(self, store: S3Store, key: str, size: int) -> None:
-        self.store, self.key, self.size, self.pos = store, key, size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
-        self.pos = max(0, base + offset)
-        return self.pos
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        length = min(len(buffer), self.size - self.pos)
-        if length <= 0:
-            return 0
-        start = self.pos
-        data = self.store._call(
-            "read", self.key, lambda: self.store._read_range(self.key, start, length)
-        )
-        buffer[: len(data)] = data
-        self.pos += len(data)
-        return len(data)
+        return removed + remove_stale_staging()
 
 
 _STAGING_RE = re.compile(
-    rf"^{_STAGING_PREFIX}ttg-(?P<host>[^.]*)-(?P<pid>\d+)-[0-9a-f]{{12}}-.*\.part$"
+    rf"^{STAGING_PREFIX}ttg-(?P<host>[^.]*)-(?P<pid>\d+)-[0-9a-f]{{12}}-.*\.part$"
 )
 
 
-def _remove_stale_staging() -> int:
+def remove_stale_staging() -> int:
     """S3 uploads are staged in the local temp folder: remove those of writers that died."""
     removed = 0
     with contextlib.suppress(OSError):
-        for path in Path(tempfile.gettempdir()).glob(f"{_STAGING_PREFIX}*.part"):
+        for path in Path(tempfile.gettempdir()).glob(f"{STAGING_PREFIX}*.part"):
             match = _STAGING_RE.match(path.name)
-            if match and _writer_died(match["host"], int(match["pid"])):
-                _discard(path)
+            if match and writer_died(match["host"], int(match["pid"])):
+                discard(path)
                 removed += 1
     return removed

@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from steps.space import Space, shard_range
+from steps.parquet import MAX_ROW_GROUP_ROWS, MIN_ROW_GROUP_ROWS
+from steps.space import Space, shard_alignment, shard_range
 from steps.spec import SpecError, parse_spec
 
 MASK = (1 << 64) - 1
@@ -216,15 +217,45 @@ def test_a_huge_space_decodes_its_last_rows_without_materialising_anything() -> 
     assert columns["a"].tolist() == [1.0, 1.0, 1.0] and columns["b"].tolist() == [99_999] * 3
 
 
-@pytest.mark.parametrize(
-    "rows,count", [(10, 3), (10_004_569, 8), (7, 7), (1000, 999), (2**40 + 5, 10_000)]
-)
-def test_shard_ranges_are_contiguous_and_balanced(rows: int, count: int) -> None:
+SHARDINGS = [
+    (10, 3),
+    (10_004_569, 8),
+    (7, 7),
+    (1000, 999),
+    (2**40 + 5, 10_000),
+    (10**6, 16),
+    (1800, 6),
+]
+
+
+@pytest.mark.parametrize("rows,count", SHARDINGS)
+def test_shard_ranges_are_contiguous_nonempty_and_balanced_within_an_eighth(
+    rows: int, count: int
+) -> None:
     ranges = [shard_range(i, count, rows) for i in range(count)]
     assert ranges[0][0] == 0 and ranges[-1][1] == rows
     assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
     sizes = [stop - start for start, stop in ranges]
-    assert max(sizes) - min(sizes) <= 1
+    assert min(sizes) >= 1
+    assert max(sizes) - min(sizes) <= max(1, max(sizes) // 8)
+
+
+@pytest.mark.parametrize("rows,count", SHARDINGS)
+def test_shards_start_on_every_row_group_boundary_they_can(rows: int, count: int) -> None:
+    unit = shard_alignment(count, rows)
+    assert unit & (unit - 1) == 0 and unit <= MAX_ROW_GROUP_ROWS
+    assert unit == 1 or unit >= MIN_ROW_GROUP_ROWS  # smaller units align no row group
+    starts = [shard_range(i, count, rows)[0] for i in range(count)]
+    assert all(start % unit == 0 for start in starts)
+    # shards hold eight units or more (the last may end in a partial one), so a row group of
+    # at most `unit` rows (a power of two: steps/parquet.py) never straddles two shards
+    sizes = [b - a for a, b in itertools.pairwise([*starts, rows])]
+    assert unit == 1 or (min(sizes[:-1], default=8 * unit) >= 8 * unit and sizes[-1] > 7 * unit)
+
+
+def test_the_default_sweep_is_cut_on_its_row_groups() -> None:
+    # Rosenbrock's four 8-byte columns make row groups of 2^17 rows: shards are whole groups
+    assert shard_alignment(8, 10_004_569) == 1 << 17
 
 
 # --- edge values decode exactly -------------------------------------------------------------
