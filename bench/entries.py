@@ -14,11 +14,12 @@ import sys
 import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bench.s3 import S3Server, moto_server
+from bench.s3 import S3Server, minio_server
 from bench.sweeps import ROOT, rows_of
+from steps.layout import result_key
 from steps.spec import Spec
 
 SWEEP = ROOT / "workflows" / "sweep.py"
@@ -29,6 +30,7 @@ PARALLEL = 2
 class Job:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
+    after: Callable[[], dict[str, float]] | None = None  # figures read once the job has run
 
 
 @dataclass
@@ -55,7 +57,7 @@ class Bench:
 
     def s3(self) -> S3Server:
         if self._s3 is None:
-            self._s3 = self.stack.enter_context(moto_server())
+            self._s3 = self.stack.enter_context(minio_server())
         return self._s3
 
 
@@ -121,8 +123,23 @@ def _run_per_core(bench: Bench, scratch: Path) -> Job:
 
 
 def _run_s3(bench: Bench, scratch: Path) -> Job:
+    """The run, and the bytes it sent to S3 and received from it, beside the result's size."""
     server = bench.s3()
-    return _sweep_run(bench, f"s3://{server.new_bucket()}/runs", server.env)
+    bucket = server.new_bucket()
+    job = _sweep_run(bench, f"s3://{bucket}/runs", server.env)
+    run_id = job.argv[job.argv.index("--run-id") + 1]
+    received, sent = server.traffic()
+
+    def after() -> dict[str, float]:
+        now_received, now_sent = server.traffic()
+        key = f"runs/{result_key(bench.spec.name, run_id)}"
+        return {
+            "s3_upload_bytes": now_received - received,
+            "s3_download_bytes": now_sent - sent,
+            "result_bytes": server.object_size(bucket, key),
+        }
+
+    return replace(job, after=after)
 
 
 def _step(
@@ -182,7 +199,7 @@ ENTRIES: tuple[Entry, ...] = (
     ),
     Entry("run", "contender", f"sweep.py run --parallel {PARALLEL}, file store", _run_file),
     Entry(
-        "run-s3", "contender", f"sweep.py run --parallel {PARALLEL}, S3 (moto, loopback)", _run_s3
+        "run-s3", "contender", f"sweep.py run --parallel {PARALLEL}, S3 (MinIO, loopback)", _run_s3
     ),
     Entry(
         "run-per-core",

@@ -85,8 +85,21 @@ def targets(outcomes: dict[str, Outcome], rows: int) -> list[Target]:
     run, limit = _seconds(outcomes, "run"), _seconds(outcomes, "limit")
     help_, bare = _seconds(outcomes, "help"), _seconds(outcomes, "bare")
     rss = {n: outcomes[n].peak_rss_mib for n in ("shard-compute", "shard-reduce") if n in outcomes}
+    s3 = outcomes["run-s3"].detail() if "run-s3" in outcomes else {}
+    result = s3.get("result_bytes")
     return [
         Target("run / limit", _ratio(run, limit), "<=", 1.3, "x"),
+        Target("run-s3 / run", _ratio(_seconds(outcomes, "run-s3"), run), "<=", 1.5, "x"),
+        Target(
+            "run-s3 uploads / result", _ratio(s3.get("s3_upload_bytes"), result), "<=", 1.15, "x"
+        ),
+        Target(
+            "run-s3 downloads / result",
+            _ratio(s3.get("s3_download_bytes"), result),
+            "<=",
+            0.10,
+            "x",
+        ),
         Target("dask / run", _ratio(_seconds(outcomes, "dask"), run), ">=", 1.2, "x"),
         Target("old worker / run", _ratio(_seconds(outcomes, "old-worker"), run), ">=", 50, "x"),
         Target(

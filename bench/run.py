@@ -109,6 +109,7 @@ def run_rounds(
                         timeout=timeout,
                     )
                     detail = {**sample.detail, **reduce_timings(job, bench.spec.name)}
+                    detail.update(job.after() if job.after else {})
                     sample = replace(sample, detail=detail)
                 except (MeasureError, RuntimeError, OSError) as exc:
                     outcome.error = str(exc)
