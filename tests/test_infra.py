@@ -32,6 +32,7 @@ import yaml
 
 from steps.space import Space
 from steps.spec import load_spec
+from tests.tools import tool
 from workflows import build, options
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +40,6 @@ INFRA = ROOT / "infra"
 MANIFESTS = INFRA / "k8s"
 SCRIPTS = sorted((INFRA / "scripts").glob("*.sh"))
 RUNNABLE_SCRIPTS = [s for s in SCRIPTS if s.name != "lib.sh"]
-TOOLS_BIN = ROOT / ".venv-tools" / "bin"
 KUBERNETES_VERSION = "1.33.0"  # the newest 1.33 schema kubernetes-validate 1.37.0 ships
 ARGO_INSTALL_URL = (
     "https://github.com/argoproj/argo-workflows/releases/download/v4.1.2/install.yaml"
@@ -59,7 +59,6 @@ CHECKOV_ENV = {
     "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true",
     "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false",
 }
-DEBIAN_TOOLS = {"shellcheck", "strace"}
 TINY_SPEC = """\
 name = "tiny"
 function = "steps.kernels:rosenbrock"
@@ -78,21 +77,6 @@ top_k = 3
 
 
 # ---- helpers ---------------------------------------------------------------------------------
-
-
-def tool(name: str) -> str:
-    """A validator from .venv-tools or PATH; skip (or, under CI, fail) when it is missing."""
-    local = TOOLS_BIN / name
-    if local.exists():
-        return str(local)
-    found = shutil.which(name)
-    if found:
-        return found
-    hint = f"install the Debian package {name}" if name in DEBIAN_TOOLS else "run `make tools`"
-    message = f"{name} not found in .venv-tools/bin or on PATH ({hint})"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI must have every validator: {message}")
-    pytest.skip(message)
 
 
 def run(
@@ -283,9 +267,9 @@ def test_argo_is_installed_by_server_side_apply_of_the_pinned_release() -> None:
 # ---- the worker image --------------------------------------------------------------------------
 
 
-def dockerfile_stages() -> list[list[tuple[str, str]]]:
+def dockerfile_stages(name: str = "Dockerfile") -> list[list[tuple[str, str]]]:
     """(instruction, arguments) per stage, continuation lines joined, comments dropped."""
-    text = re.sub(r"\\\n\s*", " ", (ROOT / "docker/Dockerfile").read_text())
+    text = re.sub(r"\\\n\s*", " ", (ROOT / "docker" / name).read_text())
     stages: list[list[tuple[str, str]]] = []
     for line in text.splitlines():
         line = line.strip()
@@ -299,9 +283,40 @@ def dockerfile_stages() -> list[list[tuple[str, str]]]:
     return stages
 
 
-def test_dockerfile_passes_hadolint() -> None:
-    result = run([tool("hadolint"), str(ROOT / "docker/Dockerfile")])
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "minio.Dockerfile"])
+def test_dockerfile_passes_hadolint(dockerfile: str) -> None:
+    result = run([tool("hadolint"), str(ROOT / "docker" / dockerfile)])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_clusters_minio_is_built_from_the_source_every_s3_test_runs() -> None:
+    version = re.search(r"^MINIO_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.M)
+    assert version, "the Makefile pins the MinIO the tests run"
+    stages = dockerfile_stages("minio.Dockerfile")
+    args = re.findall(
+        r"^ARG MINIO_VERSION=(\S+)$", (ROOT / "docker/minio.Dockerfile").read_text(), re.M
+    )
+    assert args == [version[1]], "the image's source version is the tested one"
+    build, final = stages[0], stages[-1]
+    assert re.fullmatch(r"golang:1\.\d+\.\d+-\w+ AS build", build[0][1]), build[0]
+    installs = " ".join(a for i, a in build if i == "RUN")
+    assert 'go install "github.com/minio/minio@${MINIO_VERSION}"' in installs
+    assert 'go install "github.com/minio/mc@${MC_VERSION}"' in installs
+    assert [a for i, a in final if i == "COPY"] == [
+        "--from=build /out/minio /out/mc /usr/local/bin/"
+    ]
+    deployment = next(
+        d for d in yaml_docs(MANIFESTS / "20-minio.yaml") if d["kind"] == "Deployment"
+    )
+    pod = deployment["spec"]["template"]["spec"]
+    uid, gid = pod["securityContext"]["runAsUser"], pod["securityContext"]["runAsGroup"]
+    assert [a for i, a in final if i == "USER"] == [f"{uid}:{gid}"], "non-root, the pod's uid"
+    tag = f"ttg-minio:{version[1].rsplit('-', 1)[1]}"
+    assert f'MINIO_IMAGE_BUILT="{tag}"' in (INFRA / "scripts/lib.sh").read_text()
+    for manifest in ("20-minio.yaml", "21-minio-bucket-job.yaml"):
+        text = (MANIFESTS / manifest).read_text()
+        assert re.findall(r"image: (\S+)", text) == [tag], manifest
+    assert not [p for p in INFRA.rglob("*") if p.is_file() and "quay.io/minio" in p.read_text()]
 
 
 def test_dockerfile_builds_a_non_root_image_of_steps_and_pinned_dependencies_only() -> None:
@@ -701,13 +716,18 @@ def test_build_loads_the_image_into_kind_only_when_the_cluster_exists(
     script = str(INFRA / "scripts/build.sh")
     missing = run([script], env=env)
     assert missing.returncode == 1 and "setup-local.sh" in missing.stderr
-    assert f"docker build --file {ROOT}/docker/Dockerfile --tag ttg-worker:latest {ROOT}" in calls(
-        state
+    built = calls(state)
+    assert f"docker build --file {ROOT}/docker/Dockerfile --tag ttg-worker:latest {ROOT}" in built
+    minio = (
+        f"docker build --file {ROOT}/docker/minio.Dockerfile --tag ttg-minio:7aac2a2c5b7c {ROOT}"
     )
+    assert minio in built
     (state / "clusters").write_text("ttg-sandbox\n")
     loaded = run([script], env=env)
     assert loaded.returncode == 0, loaded.stderr
-    assert "kind load docker-image ttg-worker:latest --name ttg-sandbox" in calls(state)
+    log = calls(state)
+    assert "kind load docker-image ttg-worker:latest --name ttg-sandbox" in log
+    assert "kind load docker-image ttg-minio:7aac2a2c5b7c --name ttg-sandbox" in log
 
 
 def test_cleanup_removes_sweeps_by_label_and_deletes_the_cluster_only_with_all(
@@ -744,7 +764,12 @@ def test_setup_aks_creates_azure_resources_once_and_pushes_a_commit_tagged_image
     for noun in ("group", "acr", "aks"):
         assert len([line for line in log if line.startswith(f"az {noun} create")]) == 1
     assert "docker push ttgexample.azurecr.io/ttg-worker:abc1234" in log
+    assert "docker push ttgexample.azurecr.io/ttg-minio:7aac2a2c5b7c" in log
     assert f"kubectl apply --server-side --force-conflicts -n argo -f {ARGO_INSTALL_URL}" in log
+    # MinIO's manifests are applied with the registry's copy of the image, never a local tag
+    applied = (state / "stdin.log").read_text()
+    assert applied.count("image: ttgexample.azurecr.io/ttg-minio:7aac2a2c5b7c") == 2
+    assert "image: ttg-minio:" not in applied
     second = run([script], env=env)
     assert second.returncode == 0, second.stderr
     log = calls(state)
@@ -802,7 +827,8 @@ def checkov_targets(tmp_path: Path) -> Path:
     (scan / "argo" / "workflow.yaml").write_text(yaml.safe_dump(workflow))
     (scan / "argo" / "workflowtemplate.yaml").write_text(yaml.safe_dump(rendered(spec, "template")))
     (scan / "docker").mkdir()
-    shutil.copy(ROOT / "docker/Dockerfile", scan / "docker" / "Dockerfile")
+    for dockerfile in ("Dockerfile", "minio.Dockerfile"):
+        shutil.copy(ROOT / "docker" / dockerfile, scan / "docker" / dockerfile)
     return scan
 
 
@@ -844,7 +870,8 @@ def test_security_scan_finds_nothing_that_is_not_justified(tmp_path: Path) -> No
         for check in report["results"]["passed_checks"] + report["results"]["failed_checks"]:
             scanned.add(check["file_path"].lstrip("/"))
         for check in report["results"]["failed_checks"]:
-            resource = "docker/Dockerfile" if framework == "dockerfile" else check["resource"]
+            dockerfile = check["file_path"].lstrip("/")
+            resource = dockerfile if framework == "dockerfile" else check["resource"]
             failed.add((check["check_id"], resource))
     # Every manifest with something checkov has checks for (it has none for a Namespace).
     checked = [
@@ -852,6 +879,7 @@ def test_security_scan_finds_nothing_that_is_not_justified(tmp_path: Path) -> No
     ]
     expected = {f"k8s/{p.name}" for p in checked} | {
         "k8s/worker-pods.yaml", "argo/workflow.yaml", "argo/workflowtemplate.yaml", "docker/Dockerfile",
+        "docker/minio.Dockerfile",
     }  # fmt: skip
     assert expected <= scanned, f"checkov did not scan {sorted(expected - scanned)}"
 

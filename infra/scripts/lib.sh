@@ -9,6 +9,11 @@ CLUSTER_NAME="${TTG_CLUSTER:-ttg-sandbox}"          # kind cluster (the old proj
 NAMESPACE="ttg"                                     # fixed: infra/k8s manifests name it
 # shellcheck disable=SC2034  # used by the scripts that source this file
 IMAGE="${TTG_IMAGE:-ttg-worker:latest}"             # what the rendered Workflow runs
+# MinIO built from source (docker/minio.Dockerfile); infra/k8s names this tag, the
+# source version's commit. TTG_MINIO_IMAGE: the same image in a registry (setup-aks.sh).
+MINIO_IMAGE_BUILT="ttg-minio:7aac2a2c5b7c"
+# shellcheck disable=SC2034  # used by the scripts that source this file
+MINIO_IMAGE="${TTG_MINIO_IMAGE:-$MINIO_IMAGE_BUILT}"
 ARGO_VERSION="v4.1.2"
 ARGO_INSTALL_URL="https://github.com/argoproj/argo-workflows/releases/download/${ARGO_VERSION}/install.yaml"
 # shellcheck disable=SC2034  # used by the scripts that source this file

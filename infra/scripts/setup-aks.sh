@@ -38,6 +38,8 @@ else
 fi
 registry="$(tr '[:upper:]' '[:lower:]' <<<"$ACR_NAME").azurecr.io"
 image="${registry}/ttg-worker:${tag}"
+TTG_MINIO_IMAGE="${registry}/${MINIO_IMAGE_BUILT}"  # deploy.sh applies MinIO with it
+export TTG_MINIO_IMAGE
 
 if az group show --name "$group" >/dev/null 2>&1; then
   log "resource group ${group} exists: kept"
@@ -72,10 +74,14 @@ if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
   az acr login --name "$ACR_NAME"
   docker build --file "${TTG_ROOT}/docker/Dockerfile" --tag "$image" "$TTG_ROOT"
   docker push "$image"
+  docker build --file "${TTG_ROOT}/docker/minio.Dockerfile" --tag "$TTG_MINIO_IMAGE" "$TTG_ROOT"
+  docker push "$TTG_MINIO_IMAGE"
 else
-  log "no local Docker daemon: building ${image} in ACR (az acr build)"
+  log "no local Docker daemon: building ${image} and ${TTG_MINIO_IMAGE} in ACR (az acr build)"
   az acr build --registry "$ACR_NAME" --image "ttg-worker:${tag}" \
     --file "${TTG_ROOT}/docker/Dockerfile" "$TTG_ROOT"
+  az acr build --registry "$ACR_NAME" --image "${MINIO_IMAGE_BUILT}" \
+    --file "${TTG_ROOT}/docker/minio.Dockerfile" "$TTG_ROOT"
 fi
 
 "${TTG_ROOT}/infra/scripts/deploy.sh"
