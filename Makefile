@@ -53,9 +53,12 @@ $(TOOLS_STAMP): infra/tools-requirements.txt
 # through the Go module proxy (Go keeps its module and build caches in ~/go and ~/.cache).
 # MinIO publishes its server as source only: pinned here to the commit the tests run with.
 # Without Go the tests that need these binaries skip, saying so; under CI they must run.
+# `mc` (the newest the proxy serves) runs the cluster's bucket Job script in a test.
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+MC_VERSION := v0.0.0-20250313080218-cf909e1063a9
 MINIO_STAMP := $(TOOLS_VENV)/.minio-$(MINIO_VERSION)
-GO_TOOLS := $(MINIO_STAMP) $(TOOLS_VENV)/bin/argo
+MC_STAMP := $(TOOLS_VENV)/.mc-$(MC_VERSION)
+GO_TOOLS := $(MINIO_STAMP) $(MC_STAMP) $(TOOLS_VENV)/bin/argo
 
 $(MINIO_STAMP):
 	@mkdir -p $(TOOLS_VENV)/bin
@@ -65,6 +68,16 @@ $(MINIO_STAMP):
 		&& touch $@; \
 	else \
 		echo "go not found: skipping the MinIO build (S3 tests will skip)"; [ "$$CI" != "true" ]; \
+	fi
+
+$(MC_STAMP):
+	@mkdir -p $(TOOLS_VENV)/bin
+	@if command -v go >/dev/null 2>&1; then \
+		echo "building mc $(MC_VERSION) from its Go module (minutes the first time)"; \
+		GOBIN=$(abspath $(TOOLS_VENV)/bin) go install github.com/minio/mc@$(MC_VERSION) \
+		&& touch $@; \
+	else \
+		echo "go not found: skipping the mc build (its test will skip)"; [ "$$CI" != "true" ]; \
 	fi
 
 # `argo lint --offline` from Argo's module: tools/argo-lint (cmd/argo itself cannot build

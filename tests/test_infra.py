@@ -297,6 +297,8 @@ def test_the_clusters_minio_is_built_from_the_source_every_s3_test_runs() -> Non
         r"^ARG MINIO_VERSION=(\S+)$", (ROOT / "docker/minio.Dockerfile").read_text(), re.M
     )
     assert args == [version[1]], "the image's source version is the tested one"
+    mc = re.search(r"^MC_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.M)
+    assert mc and f"ARG MC_VERSION={mc[1]}" in (ROOT / "docker/minio.Dockerfile").read_text()
     build, final = stages[0], stages[-1]
     assert re.fullmatch(r"golang:1\.\d+\.\d+-\w+ AS build", build[0][1]), build[0]
     installs = " ".join(a for i, a in build if i == "RUN")
