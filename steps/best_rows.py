@@ -20,9 +20,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from steps.spec import Keep
+from steps import layout
+from steps.shards import ShardError, ShardInfo
+from steps.spec import Keep, Spec
+from steps.store import Store
+from steps.summary import PartialSummary
 
-__all__ = ["BestRowError", "check_best_rows"]
+__all__ = ["BestRowError", "check_best_rows", "check_result"]
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt,
@@ -134,3 +138,24 @@ def _same(a: Any, b: Any) -> bool:
             a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
         )
     return bool(a == b)
+
+
+def check_result(
+    source: Path | BinaryIO, store: Store, spec: Spec, run_id: str, infos: list[ShardInfo]
+) -> None:
+    """The best rows the summary is about to show exist in the result `source`, value for
+    value; ShardError names the shard whose partial summary claims otherwise."""
+    if spec.objective is None:
+        return
+    best = PartialSummary()
+    for info in infos:
+        best = best.merge(info.summary, spec.objective)
+    try:
+        check_best_rows(source, best.top, spec.keep, [info.first_param_id for info in infos])
+    except BestRowError as exc:
+        key = layout.shard_key(spec.name, run_id, exc.shard, spec.shards)
+        raise ShardError(f"shard {exc.shard} ({store.url(key)}) {exc}") from None
+    except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid / ArrowIOError
+        # Damage the page checks missed: it is the shards', not the store's ("cannot write").
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ShardError(f"the result merged from the shards does not read back: {first}") from None

@@ -14,12 +14,14 @@ docs/integrity.md. S3's limits: https://docs.aws.amazon.com/AmazonS3/latest/user
 
 from __future__ import annotations
 
+import contextlib
 import io
 from dataclasses import dataclass
 
 import pyarrow as pa
 
 from steps import layout
+from steps.best_rows import check_result
 from steps.concat import (
     MAGIC,
     ConcatenatedParquet,
@@ -32,9 +34,9 @@ from steps.concat import (
 from steps.parquet import open_writer, row_group_rows, writer_fingerprint
 from steps.shards import ShardInfo
 from steps.spec import Spec
-from steps.store import ByteRange, Store
+from steps.store import ByteRange, Store, StoreError, hidden_temp_key
 
-__all__ = ["ComposePlan", "plan"]
+__all__ = ["ComposePlan", "compose_result", "plan"]
 
 
 @dataclass(frozen=True)
@@ -110,3 +112,52 @@ def _shard_range(
         result.place(group)
     offset = 0 if info.index == 0 else len(MAGIC)  # the result's magic is shard 0's
     return ByteRange(key, offset, spans[-1][1] - offset, info.version)
+
+
+def compose_result(
+    store: Store,
+    key: str,
+    composition: ComposePlan,
+    spec: Spec,
+    run_id: str,
+    infos: list[ShardInfo],
+) -> None:
+    """Compose the result and check it; a result that fails its checks is removed. Over
+    a result already there (a re-reduce) it is composed beside it and checked first, then
+    copied into place by the store, so a failure never loses the published one."""
+    target = hidden_temp_key(key) if store.exists(key) else key
+    store.compose(target, composition.ranges, composition.footer)
+    try:
+        _check_composed(store, target, composition, spec, run_id, infos)
+        if target != key:
+            store.compose(key, [ByteRange(target, 0, composition.size)], b"")
+    except BaseException:
+        if target == key:  # nothing was there before it
+            with contextlib.suppress(StoreError):
+                store.remove(key)
+        raise
+    finally:
+        if target != key:
+            with contextlib.suppress(StoreError):
+                store.remove(target)
+
+
+def _check_composed(
+    store: Store,
+    key: str,
+    composition: ComposePlan,
+    spec: Spec,
+    run_id: str,
+    infos: list[ShardInfo],
+) -> None:
+    """The composed object is as long as planned and ends in the planned footer, and its
+    best rows are the summary's (decoded, their pages checked): a few ranged reads."""
+    with store.open_read(key) as handle:
+        size = handle.seek(0, io.SEEK_END)
+        handle.seek(max(0, size - len(composition.footer)))
+        if size != composition.size or handle.read() != composition.footer:
+            raise StoreError(
+                f"the store composed {store.url(key)} as {size:,} bytes, not the"
+                f" {composition.size:,} planned, or with another footer"
+            )
+        check_result(handle, store, spec, run_id, infos)

@@ -13,8 +13,6 @@ group, plus ~0.4 KB of footer per result row group (30 MB at 10^10 rows).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import sys
 import time
@@ -27,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from steps import compose, exit_codes, layout
-from steps.best_rows import BestRowError, check_best_rows
+from steps.best_rows import check_result
 from steps.cli import spec_and_store, step_parser, write_outputs
 from steps.concat import (
     ConcatenatedParquet,
@@ -42,18 +40,18 @@ from steps.keep import RowFilter
 from steps.parquet import AlignedRowGroups, open_writer, row_group_rows, writer_fingerprint
 from steps.read_ahead import read_ahead
 from steps.result_summary import build_summary
-from steps.shards import ShardFooterError, ShardInfo, read_shard_info, schema_difference
+from steps.shards import ShardError, ShardFooterError, ShardInfo, read_shard_info, schema_difference
 from steps.space import Space
 from steps.spec import Spec, SpecError
-from steps.store import ObjectNotFoundError, Store, StoreError
-from steps.summary import PartialSummary
+from steps.store import (
+    ObjectNotFoundError,
+    Store,
+    StoreError,
+    UnsupportedError,
+)
 from steps.thrift_compact import Struct
 
 _T = TypeVar("_T")
-
-
-class ShardError(Exception):
-    """A shard (or a stray object) that makes a complete, correct result impossible."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +119,7 @@ def concatenate_shards(
         result = ConcatenatedParquet(out, lambda sink: open_writer(sink, schema, spec))
         for info in infos:
             key = layout.shard_key(spec.name, run_id, info.index, info.count)
-            with store.open_read(key) as handle:
+            with store.open_read(key, version=info.version) as handle:
                 shard = _ShardReader(handle, store.url(key), copyable=info.writer == writer)
                 _append_shard(result, groups, shard, info.first_param_id, total)
         last = groups.rest()
@@ -223,7 +221,7 @@ def _shard_batches(
 ) -> Iterator[pa.RecordBatch]:
     for info in infos:
         key = layout.shard_key(spec.name, run_id, info.index, info.count)
-        with store.open_read(key) as handle:
+        with store.open_read(key, version=info.version) as handle:
             try:
                 reader = _verified(handle)
                 for groups in _read_runs(reader.metadata):
@@ -297,62 +295,23 @@ def _merge(
     schema = infos[0].schema.with_metadata(_result_metadata(spec, infos))
     composition = compose.plan(store, spec, run_id, infos, schema)
     if isinstance(composition, compose.ComposePlan):
-        store.compose(key, composition.ranges, composition.footer)
         try:
-            _check_composed(store, key, composition, spec, run_id, infos)
-        except BaseException:
-            with contextlib.suppress(StoreError):
-                store.remove(key)  # never leave a result that failed its checks
-            raise
-        sources = len(composition.ranges) + 1  # copied shard ranges, then the footer
-        written = len(composition.footer)
-        return composition.rows, {"mode": "compose", "sources": sources, "bytes_written": written}
+            compose.compose_result(store, key, composition, spec, run_id, infos)
+        except UnsupportedError as exc:
+            composition = f"the store cannot compose objects ({exc})"
+        else:
+            sources = len(composition.ranges) + 1  # copied shard ranges, then the footer
+            written = len(composition.footer)
+            return composition.rows, {
+                "mode": "compose",
+                "sources": sources,
+                "bytes_written": written,
+            }
     with store.atomic_writer(key) as path:
         rows = merge_shards(store, spec, run_id, infos, path)
-        _check_best_rows(path, store, spec, run_id, infos)
+        check_result(path, store, spec, run_id, infos)
         written = path.stat().st_size
     return rows, {"mode": "stream", "reason": composition, "bytes_written": written}
-
-
-def _check_composed(
-    store: Store,
-    key: str,
-    composition: compose.ComposePlan,
-    spec: Spec,
-    run_id: str,
-    infos: list[ShardInfo],
-) -> None:
-    """The composed object is as long as planned and ends in the planned footer, and its
-    best rows are the summary's (decoded, their pages checked): a few ranged reads."""
-    with store.open_read(key) as handle:
-        size = handle.seek(0, io.SEEK_END)
-        handle.seek(max(0, size - len(composition.footer)))
-        if size != composition.size or handle.read() != composition.footer:
-            raise StoreError(
-                f"the store composed {store.url(key)} as {size:,} bytes, not the"
-                f" {composition.size:,} planned, or with another footer"
-            )
-        _check_best_rows(handle, store, spec, run_id, infos)
-
-
-def _check_best_rows(
-    source: Path | BinaryIO, store: Store, spec: Spec, run_id: str, infos: list[ShardInfo]
-) -> None:
-    """The best rows the summary is about to show exist in the result, value for value."""
-    if spec.objective is None:
-        return
-    best = PartialSummary()
-    for info in infos:
-        best = best.merge(info.summary, spec.objective)
-    try:
-        check_best_rows(source, best.top, spec.keep, [info.first_param_id for info in infos])
-    except BestRowError as exc:
-        key = layout.shard_key(spec.name, run_id, exc.shard, spec.shards)
-        raise ShardError(f"shard {exc.shard} ({store.url(key)}) {exc}") from None
-    except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid / ArrowIOError
-        # Damage the page checks missed: it is the shards', not the store's ("cannot write").
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise ShardError(f"the result merged from the shards does not read back: {first}") from None
 
 
 def output_parameters(outcome: ReduceOutcome) -> dict[str, str]:

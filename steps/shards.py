@@ -46,6 +46,10 @@ class ShardFooterError(StoreError):
     could not be reached, which is a plain StoreError)."""
 
 
+class ShardError(Exception):
+    """A shard (or a stray object) that makes a complete, correct result impossible."""
+
+
 @dataclass(frozen=True)
 class ShardInfo:
     spec_hash: str

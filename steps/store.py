@@ -31,6 +31,11 @@ class ObjectNotFoundError(StoreError):
     """The object does not exist (as opposed to: could not be reached)."""
 
 
+class UnsupportedError(StoreError):
+    """The store does not implement the call (an S3-compatible server without
+    UploadPartCopy, say): the caller may do without it."""
+
+
 @dataclass(frozen=True)
 class ByteRange:
     """`length` bytes of object `key` from `offset`; `version` pins the object (an S3 ETag)."""
@@ -102,6 +107,20 @@ STAGING_PREFIX = "ttg-staging-"
 def temp_tag() -> str:
     host = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:64]
     return f"ttg-{host}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
+def hidden_temp_key(key: str) -> str:
+    """A key beside `key` for an object on its way to becoming it: hidden from `list`,
+    named for its writer, so that `remove_stale_temps` knows a dead writer's."""
+    folder, _, name = key.rpartition("/")
+    return f"{folder}/.{name}.{temp_tag()}.tmp" if folder else f".{name}.{temp_tag()}.tmp"
+
+
+def writer_alive_here(host: str, pid: int) -> bool:
+    """Whether the writer is a live process of this host (pid reuse errs on alive)."""
+    return host == re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:64] and not writer_died(
+        host, pid
+    )
 
 
 def writer_died(host: str, pid: int) -> bool:

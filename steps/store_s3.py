@@ -24,7 +24,13 @@ import minio
 import urllib3
 from minio.commonconfig import ComposeSource
 from minio.error import S3Error, ServerError
-from minio.helpers import MAX_MULTIPART_COUNT, MAX_PART_SIZE, MIN_PART_SIZE, check_bucket_name
+from minio.helpers import (
+    MAX_MULTIPART_COUNT,
+    MAX_MULTIPART_OBJECT_SIZE,
+    MAX_PART_SIZE,
+    MIN_PART_SIZE,
+    check_bucket_name,
+)
 from urllib3.exceptions import HTTPError
 
 from steps.store import (
@@ -34,15 +40,18 @@ from steps.store import (
     ObjectNotFoundError,
     Store,
     StoreError,
+    UnsupportedError,
     discard,
+    hidden_temp_key,
     remove_stale_staging,
     temp_tag,
-    writer_died,
+    writer_alive_here,
 )
 
 __all__ = ["S3Store"]
 
 T = TypeVar("T")
+
 
 # Bytes one small read fetches: enough for a footer, little past what is asked for (pyarrow
 # reads column chunks whole, past the buffer)
@@ -122,6 +131,10 @@ class S3Store(Store):
             except S3Error as exc:
                 if exc.code in ("NoSuchKey", "NotFound", "ResourceNotFound"):
                     raise ObjectNotFoundError(f"{self.url(key)} does not exist") from None
+                if exc.code == "NotImplemented":
+                    raise UnsupportedError(
+                        self._explain(what, key, exc.code, exc.message)
+                    ) from None
                 if exc.code not in RETRYABLE_S3_CODES:
                     raise StoreError(self._explain(what, key, exc.code, exc.message)) from None
                 reason = f"{exc.code}: {exc.message}"
@@ -129,6 +142,8 @@ class S3Store(Store):
                 reason = f"HTTP {exc.status_code}"
             except (HTTPError, OSError) as exc:
                 reason = type(exc).__name__
+            except ValueError as exc:  # the client's own checks (sizes, ranges): not transient
+                raise StoreError(f"cannot {what} {self.url(key)}: {exc}") from None
             if attempt == self.attempts:
                 raise StoreError(
                     f"cannot {what} {self.url(key)} at {self.endpoint}: {reason} "
@@ -187,7 +202,12 @@ class S3Store(Store):
     def _stream(self, key: str, tail: _GrowingFile) -> BaseException | None:
         try:
             self.client.put_object(
-                self.bucket, self._name(key), cast(BinaryIO, tail), length=-1, part_size=STREAM_PART
+                self.bucket,
+                self._name(key),
+                cast(BinaryIO, tail),
+                length=-1,
+                part_size=STREAM_PART,
+                num_parallel_uploads=1,  # no worker pool: an abandoned stream leaves no thread
             )
         except BaseException as exc:  # any failure: the finished file is uploaded instead
             return exc
@@ -255,11 +275,13 @@ class S3Store(Store):
 
     def remove_stale_temps(self, prefix: str) -> int:
         """Staging files of dead local writers, and compose tails (hidden objects named
-        like a folder store's temp files) left by a reduce that died on this host."""
+        like a folder store's temp files) of any writer not alive on this host. Only
+        reduce writes tails, one reduce per run at a time (on a cluster, a retry runs on
+        another pod): a tail removed from under a live reduce fails its compose, whole."""
         removed = 0
         for key in self._keys(prefix):
             match = TEMP_RE.match(key.rsplit("/", 1)[-1])
-            if match and writer_died(match["host"], int(match["pid"])):
+            if match and not writer_alive_here(match["host"], int(match["pid"])):
                 self.remove(key)
                 removed += 1
         return removed + remove_stale_staging()
@@ -278,26 +300,34 @@ class S3Store(Store):
         return [k for k in self._keys(prefix) if not k.rsplit("/", 1)[-1].startswith(".")]
 
     def compose_problem(self, sizes: Sequence[int]) -> str | None:
-        for index, size in enumerate(sizes[:-1]):
-            if size < MIN_PART_SIZE:
+        """S3's part rules, as minio-py's compose_object applies them: a source over
+        MAX_PART_SIZE becomes parts of that size and its remainder, and every part but
+        the very last is at least MIN_PART_SIZE."""
+        parts = 0
+        for index, size in enumerate(sizes):
+            pieces = [MAX_PART_SIZE] * (size // MAX_PART_SIZE) + [size % MAX_PART_SIZE]
+            pieces = [p for p in pieces if p] or [0]
+            last = index == len(sizes) - 1
+            small = [p for p in (pieces if not last else pieces[:-1]) if p < MIN_PART_SIZE]
+            if small:
                 return (
-                    f"source {index} is {size:,} bytes, under S3's {MIN_PART_SIZE >> 20} MiB"
-                    " minimum part size"
+                    f"source {index} ({size:,} bytes) would make a part of {small[0]:,} bytes,"
+                    f" under S3's {MIN_PART_SIZE >> 20} MiB minimum part size"
                 )
-        parts = sum(-(-size // MAX_PART_SIZE) or 1 for size in sizes)
+            parts += len(pieces)
         if parts > MAX_MULTIPART_COUNT:
             return f"{parts:,} parts, over S3's {MAX_MULTIPART_COUNT:,}"
+        if sum(sizes) > MAX_MULTIPART_OBJECT_SIZE:
+            return f"{sum(sizes):,} bytes, over S3's largest object"
         return None
 
     def compose(self, key: str, ranges: Sequence[ByteRange], tail: bytes) -> None:
         """One multipart upload whose parts are copies of `ranges` (UploadPartCopy, each
-        pinned to its version) and, last, of `tail`, uploaded first as a hidden object.
-        The object appears whole when the upload completes, or not at all."""
-        problem = self.compose_problem([r.length for r in ranges] + [len(tail)])
+        pinned to its version) and, last, of `tail` (if any), uploaded first as a hidden
+        object. The object appears whole when the upload completes, or not at all."""
+        problem = self.compose_problem([r.length for r in ranges] + ([len(tail)] if tail else []))
         if problem:
             raise StoreError(f"cannot compose {self.url(key)}: {problem}")
-        folder, _, name = key.rpartition("/")
-        tail_key = f"{folder}/.{name}.{temp_tag()}.tmp" if folder else f".{name}.{temp_tag()}.tmp"
         sources = [
             ComposeSource(
                 self.bucket,
@@ -308,23 +338,34 @@ class S3Store(Store):
             )
             for r in ranges
         ]
-        self.put_bytes(tail_key, tail)
-        try:
+        tail_key = hidden_temp_key(key)
+        if tail:
+            self.put_bytes(tail_key, tail)
             sources.append(ComposeSource(self.bucket, self._name(tail_key)))
+        try:
             self._call(
                 "compose",
                 key,
                 lambda: self.client.compose_object(self.bucket, self._name(key), sources),
             )
+        except ObjectNotFoundError:  # NoSuchKey names a source, not the object composed
+            raise StoreError(
+                f"cannot compose {self.url(key)}: one of the objects it copies from"
+                " no longer exists"
+            ) from None
         finally:
-            with contextlib.suppress(StoreError):
-                self.remove(tail_key)
+            if tail:
+                with contextlib.suppress(StoreError):
+                    self.remove(tail_key)
 
 
 # Parts of an upload streamed while its file is written; beyond STREAM_LIMIT bytes the part
 # count would pass S3's limit, and the finished file is uploaded with parts of its own size.
 STREAM_PART = MIN_PART_SIZE
 STREAM_LIMIT = STREAM_PART * (MAX_MULTIPART_COUNT - 1)
+# Bytes at the end of a file that are uploaded only once its writer is done: a Parquet
+# writer finishes with its footer, and compute seals the footer in place (steps/shards.py).
+HOLD_BACK = 1 << 20
 
 
 class _AbandonedError(Exception):
@@ -350,11 +391,14 @@ class _GrowingFile(io.RawIOBase):
         self.failed.set()
 
     def read(self, size: int = -1) -> bytes:
+        want = size if size >= 0 else STREAM_PART
         while True:
             if self.failed.is_set() or self.sent > STREAM_LIMIT:
                 raise _AbandonedError()
             finished = self.done.is_set()  # before reading: bytes written by then are there
-            data = self.file.read(size if size >= 0 else STREAM_PART)
+            if not finished:  # the last HOLD_BACK bytes may yet be rewritten (a footer seal)
+                want = min(want, os.fstat(self.file.fileno()).st_size - HOLD_BACK - self.sent)
+            data = self.file.read(want) if want > 0 else b""
             if data:
                 self.crc, self.sent = zlib.crc32(data, self.crc), self.sent + len(data)
                 return data
@@ -363,6 +407,7 @@ class _GrowingFile(io.RawIOBase):
                     raise _AbandonedError()
                 return b""
             self.done.wait(0.005)
+            want = size if size >= 0 else STREAM_PART
 
     def _file_crc(self) -> int:
         crc = 0

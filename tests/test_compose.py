@@ -13,12 +13,15 @@ import socket
 import subprocess
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
+import steps.reduce as reduce_module
 from steps.compose import ComposePlan, plan
 from steps.compute import compute_shard
-from steps.layout import result_key, shard_key, summary_key
-from steps.reduce import _result_metadata, reduce_run, verify_shards
+from steps.layout import result_key, shard_key, success_key, summary_key
+from steps.reduce import ShardError, _result_metadata, reduce_run, verify_shards
+from steps.shards import UNSEALED, seal_footer
 from steps.spec import Spec, parse_spec
 from steps.store import Store, StoreError, open_store
 from steps.store_s3 import S3Store
@@ -117,18 +120,114 @@ def test_a_shard_replaced_after_its_footer_was_verified_is_never_composed(
     with pytest.raises(StoreError, match="PreconditionFailed"):
         s3_store.compose(result_key(spec.name, "r"), composition.ranges, composition.footer)
     assert not s3_store.exists(result_key(spec.name, "r"))
-    objects = s3_store.client.list_objects(s3_store.bucket, prefix="runs/", recursive=True)
-    hidden = [o.object_name for o in objects if "/." in str(o.object_name)]
-    assert hidden == [], "the uploaded footer is removed too"
+    assert hidden_objects(s3_store) == [], "the uploaded footer is removed too"
 
 
-def test_a_footer_left_by_a_reduce_that_died_is_removed_by_the_next(s3_store: S3Store) -> None:
+@pytest.mark.parametrize("where", ["this host", "another pod"])
+def test_a_footer_left_by_a_reduce_that_died_is_removed_by_the_next(
+    s3_store: S3Store, where: str
+) -> None:
     spec = parse_spec(BIG)
     computed(s3_store, spec, "r")
     dead = subprocess.Popen(["true"])
     dead.wait()
     host = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:64]
+    host = host if where == "this host" else "rosenbrock_x7k2p_reduce"  # a retry's new pod
     left = f"big/r/.result.parquet.ttg-{host}-{dead.pid}-{'0' * 12}.tmp"
     s3_store.put_bytes(left, b"a footer")
     reduce_run(s3_store, spec, "r")
     assert not s3_store.exists(left)
+
+
+GIB, MIB = 1 << 30, 1 << 20
+
+
+@pytest.mark.parametrize(
+    "sizes,problem",
+    [
+        ([6 * MIB, 6 * MIB, 100], None),
+        ([4 * MIB, 6 * MIB, 100], "under S3's 5 MiB minimum part size"),
+        ([6 * MIB, 100], None),  # only the last part may be small
+        ([5 * GIB, 100], None),  # one part of the largest size
+        ([5 * GIB + MIB, 100], "would make a part of 1,048,576 bytes"),  # split: 5 GiB + 1 MiB
+        ([5 * GIB + 6 * MIB, 100], None),
+        ([6 * MIB] * 10_000 + [100], "10,001 parts, over S3's 10,000"),
+    ],
+)
+def test_s3s_part_rules_decide_between_compose_and_stream(
+    s3_store: S3Store, sizes: list[int], problem: str | None
+) -> None:
+    found = s3_store.compose_problem(sizes)
+    assert found is None if problem is None else (found is not None and problem in found)
+
+
+def forge_best_value(path: Path) -> None:
+    """Change one digit of the shard's best objective value in its sealed footer, same
+    length, and seal it again as compute would: a forger who knows the seal."""
+    blob = bytearray(path.read_bytes())
+    seal = pq.read_metadata(path).metadata[b"ttg.footer_sha256"]
+    at = blob.index(b'"f":', blob.index(b'"top"')) + len(b'"f":')
+    while not chr(blob[at]).isdigit():
+        at += 1
+    blob[at] = ord("7") if blob[at] != ord("7") else ord("8")
+    seal_at = blob.rindex(seal)
+    blob[seal_at : seal_at + len(seal)] = UNSEALED.encode()
+    path.write_bytes(bytes(blob))
+    seal_footer(path)
+
+
+def test_a_re_reduce_that_fails_its_checks_keeps_the_published_result(
+    s3_store: S3Store, tmp_path: Path
+) -> None:
+    spec = parse_spec(BIG)
+    computed(s3_store, spec, "r")
+    reduce_run(s3_store, spec, "r")
+    published = result_bytes(s3_store, spec, "r")
+    best = shard_key(spec.name, "r", 2, spec.shards)  # the shard holding the minimum
+    local = tmp_path / "shard.parquet"
+    local.write_bytes(s3_store.get_bytes(best))
+    forge_best_value(local)
+    s3_store.put_bytes(best, local.read_bytes())
+    with pytest.raises(ShardError, match="names best row"):
+        reduce_run(s3_store, spec, "r")
+    assert result_bytes(s3_store, spec, "r") == published
+    assert s3_store.exists(success_key(spec.name, "r"))
+    assert hidden_objects(s3_store) == [], "the checked copy is removed"
+
+
+def test_a_re_reduce_that_succeeds_replaces_the_result_in_place(s3_store: S3Store) -> None:
+    spec = parse_spec(BIG)
+    computed(s3_store, spec, "r")
+    reduce_run(s3_store, spec, "r")
+    first = result_bytes(s3_store, spec, "r")
+    reduce_run(s3_store, spec, "r")
+    assert merge_of(s3_store, spec, "r")["mode"] == "compose"
+    assert result_bytes(s3_store, spec, "r") == first and hidden_objects(s3_store) == []
+
+
+def test_a_shard_replaced_during_a_streamed_merge_fails_the_reduce(
+    s3_store: S3Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stream mode reads every shard at the version whose footer was verified, too."""
+    spec = parse_spec(BIG | {"shards": 50})  # cut inside row groups: streamed
+    computed(s3_store, spec, "r")
+    wider = {"x": {"linspace": [-3.0, 3.0, 2000]}, "y": {"linspace": [-1.0, 3.0, 1575]}}
+    other = parse_spec(BIG | {"shards": 50, "space": wider})
+    verify = reduce_module.verify_shards
+
+    def verify_then_replace(store: Store, spec: Spec, run_id: str) -> list:
+        infos = verify(store, spec, run_id)
+        compute_shard(other, store, "x", 1)  # rows of another function, same shape
+        key = shard_key(spec.name, run_id, 1, spec.shards)
+        store.put_bytes(key, store.get_bytes(shard_key(other.name, "x", 1, spec.shards)))
+        return infos
+
+    monkeypatch.setattr(reduce_module, "verify_shards", verify_then_replace)
+    with pytest.raises(StoreError, match="changed since it was read"):
+        reduce_run(s3_store, spec, "r")
+    assert not s3_store.exists(result_key(spec.name, "r"))
+
+
+def hidden_objects(store: S3Store) -> list[str]:
+    objects = store.client.list_objects(store.bucket, prefix="runs/", recursive=True)
+    return [str(o.object_name) for o in objects if "/." in str(o.object_name)]

@@ -12,9 +12,13 @@ import time
 
 import pytest
 
+from steps.compute import compute_shard
+from steps.layout import shard_key
+from steps.spec import parse_spec
 from steps.store import StoreError, open_store
 from steps.store_s3 import STREAM_PART, S3Store
 from tests.conftest import S3Server
+from tests.test_compose import BIG
 
 
 @pytest.fixture
@@ -81,3 +85,14 @@ def test_a_stream_and_its_fallback_that_both_fail_say_so_in_one_line(
         bad.atomic_writer("a/file") as path,
     ):
         path.write_bytes(b"data")
+
+
+def test_a_computed_shard_crosses_the_wire_once(s3_env: S3Server, store: S3Store) -> None:
+    """Its footer, sealed in place after the writer closed it, is held back until then: the
+    stream is never thrown away for a whole-file upload."""
+    spec = parse_spec(BIG)
+    received, _ = s3_env.traffic()
+    compute_shard(spec, store, "r", 0)
+    sent = s3_env.traffic()[0] - received
+    size = store.size(shard_key(spec.name, "r", 0, spec.shards))
+    assert size < sent < 1.05 * size
