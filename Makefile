@@ -8,6 +8,17 @@ BENCH_STAMP := $(VENV)/.installed-bench
 # many pins never touch .venv's resolution; tests/test_infra.py finds them there.
 TOOLS_VENV  := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
+# The real MinIO server and Argo's own linter, built once per machine from their Go modules
+# through the Go module proxy (Go keeps its module and build caches in ~/go and ~/.cache).
+# MinIO publishes its server as source only: pinned here to the commit the tests run with.
+# Without Go the tests that need these binaries skip, saying so; under CI they must run.
+# `mc` (the newest the proxy serves) runs the cluster's bucket Job script in a test.
+MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+MC_VERSION := v0.0.0-20250313080218-cf909e1063a9
+MINIO_STAMP := $(TOOLS_VENV)/.minio-$(MINIO_VERSION)
+MC_STAMP := $(TOOLS_VENV)/.mc-$(MC_VERSION)
+GO_TOOLS := $(MINIO_STAMP) $(MC_STAMP) $(TOOLS_VENV)/bin/argo
+# (Defined before any rule names them: make expands a rule's prerequisites as it reads it.)
 ARGS ?=
 
 .PHONY: run test bench lint typecheck pytest clean tools clean-tools \
@@ -49,16 +60,7 @@ $(TOOLS_STAMP): infra/tools-requirements.txt
 	$(TOOLS_VENV)/bin/python -m pip install --quiet -r infra/tools-requirements.txt
 	touch $(TOOLS_STAMP)
 
-# The real MinIO server and Argo's own linter, built once per machine from their Go modules
-# through the Go module proxy (Go keeps its module and build caches in ~/go and ~/.cache).
-# MinIO publishes its server as source only: pinned here to the commit the tests run with.
-# Without Go the tests that need these binaries skip, saying so; under CI they must run.
-# `mc` (the newest the proxy serves) runs the cluster's bucket Job script in a test.
-MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
-MC_VERSION := v0.0.0-20250313080218-cf909e1063a9
-MINIO_STAMP := $(TOOLS_VENV)/.minio-$(MINIO_VERSION)
-MC_STAMP := $(TOOLS_VENV)/.mc-$(MC_VERSION)
-GO_TOOLS := $(MINIO_STAMP) $(MC_STAMP) $(TOOLS_VENV)/bin/argo
+# The MinIO server, mc and Argo's own linter, built from their Go modules (rules below).
 
 $(MINIO_STAMP):
 	@mkdir -p $(TOOLS_VENV)/bin

@@ -1002,3 +1002,17 @@ def test_docs_claim_no_cluster_run() -> None:
         text = (ROOT / doc).read_text()
         assert "never been run" in text.lower() or "never run" in text.lower(), doc
         assert not re.search(r"\b(tested|verified) on (a|the) (kind|AKS|real) cluster", text, re.I)
+
+
+def test_make_test_builds_every_tool_it_needs_first() -> None:
+    """On a fresh clone `make test` alone must build MinIO, mc and argo lint: make expands a
+    rule's prerequisites when it reads the rule, so a variable defined later is empty."""
+    database = run(["make", "-pn", "pytest"], cwd=ROOT).stdout
+    (rule,) = re.findall(r"^pytest: (.*)$", database, re.M)
+    for needed in (
+        ".venv-tools/.installed",
+        ".venv-tools/.minio-",
+        ".venv-tools/.mc-",
+        ".venv-tools/bin/argo",
+    ):
+        assert needed in rule, f"pytest does not depend on {needed}: {rule}"
