@@ -14,7 +14,6 @@ import os
 import tempfile
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, TypeVar, cast
@@ -33,7 +32,7 @@ from minio.helpers import (
 )
 from urllib3.exceptions import HTTPError
 
-from steps.store import (
+from steps.store_base import (
     STAGING_PREFIX,
     TEMP_RE,
     ByteRange,
@@ -47,6 +46,7 @@ from steps.store import (
     temp_tag,
     writer_alive_here,
 )
+from steps.store_s3_stream import STREAM_PART, GrowingFile
 
 __all__ = ["S3Store"]
 
@@ -172,7 +172,7 @@ class S3Store(Store):
         handle, name = tempfile.mkstemp(prefix=f"{STAGING_PREFIX}{temp_tag()}-", suffix=".part")
         os.close(handle)
         temp = Path(name)
-        tail = _GrowingFile(temp)
+        tail = GrowingFile(temp)
         streamed: list[BaseException | None] = []
         uploader = threading.Thread(
             target=lambda: streamed.append(self._stream(key, tail)), name="s3-upload", daemon=True
@@ -199,7 +199,7 @@ class S3Store(Store):
             tail.close()
             discard(temp)
 
-    def _stream(self, key: str, tail: _GrowingFile) -> BaseException | None:
+    def _stream(self, key: str, tail: GrowingFile) -> BaseException | None:
         try:
             self.client.put_object(
                 self.bucket,
@@ -357,68 +357,6 @@ class S3Store(Store):
             if tail:
                 with contextlib.suppress(StoreError):
                     self.remove(tail_key)
-
-
-# Parts of an upload streamed while its file is written; beyond STREAM_LIMIT bytes the part
-# count would pass S3's limit, and the finished file is uploaded with parts of its own size.
-STREAM_PART = MIN_PART_SIZE
-STREAM_LIMIT = STREAM_PART * (MAX_MULTIPART_COUNT - 1)
-# Bytes at the end of a file that are uploaded only once its writer is done: a Parquet
-# writer finishes with its footer, and compute seals the footer in place (steps/shards.py).
-HOLD_BACK = 1 << 20
-
-
-class _AbandonedError(Exception):
-    """The streamed upload is given up: it never completes."""
-
-
-class _GrowingFile(io.RawIOBase):
-    """A file as a writer fills it: `read` waits for bytes not yet written, and ends once
-    `finish` says the writer is done and what was read is what the file holds (CRC-32)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path, self.file = path, path.open("rb")
-        self.done, self.failed = threading.Event(), threading.Event()
-        self.crc = self.sent = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def finish(self) -> None:
-        self.done.set()
-
-    def abandon(self) -> None:
-        self.failed.set()
-
-    def read(self, size: int = -1) -> bytes:
-        want = size if size >= 0 else STREAM_PART
-        while True:
-            if self.failed.is_set() or self.sent > STREAM_LIMIT:
-                raise _AbandonedError()
-            finished = self.done.is_set()  # before reading: bytes written by then are there
-            if not finished:  # the last HOLD_BACK bytes may yet be rewritten (a footer seal)
-                want = min(want, os.fstat(self.file.fileno()).st_size - HOLD_BACK - self.sent)
-            data = self.file.read(want) if want > 0 else b""
-            if data:
-                self.crc, self.sent = zlib.crc32(data, self.crc), self.sent + len(data)
-                return data
-            if finished:
-                if self._file_crc() != self.crc:
-                    raise _AbandonedError()
-                return b""
-            self.done.wait(0.005)
-            want = size if size >= 0 else STREAM_PART
-
-    def _file_crc(self) -> int:
-        crc = 0
-        with self.path.open("rb") as handle:
-            while block := handle.read(1 << 20):
-                crc = zlib.crc32(block, crc)
-        return crc
-
-    def close(self) -> None:
-        self.file.close()
-        super().close()
 
 
 class _PinnedReader(io.BufferedReader):

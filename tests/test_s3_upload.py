@@ -16,7 +16,8 @@ from steps.compute import compute_shard
 from steps.layout import shard_key
 from steps.spec import parse_spec
 from steps.store import StoreError, open_store
-from steps.store_s3 import STREAM_PART, S3Store
+from steps.store_s3 import S3Store
+from steps.store_s3_stream import STREAM_PART
 from tests.conftest import S3Server
 from tests.test_compose import BIG
 
