@@ -1,0 +1,70 @@
+"""What every command of `sweep.py` shares: its argument parser, argument types, the
+spec argument, and the error that is bad input found by the CLI itself."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import NoReturn
+
+from steps.spec import Spec, load_spec
+
+__all__ = [
+    "DEFAULT_LOCAL_STORE",
+    "DEFAULT_SPEC",
+    "CliParser",
+    "UsageError",
+    "load_spec_arg",
+    "non_negative",
+    "positive",
+    "positive_seconds",
+]
+
+DEFAULT_SPEC = Path(__file__).resolve().parent / "sweeps" / "rosenbrock.toml"
+DEFAULT_LOCAL_STORE = "runs"
+
+
+class UsageError(Exception):
+    """Bad input found by the CLI itself."""
+
+
+class CliParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (exit 2), like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+
+def non_negative(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got '{value}'") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {number}")
+    return number
+
+
+def positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{value}'") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {number}")
+    return number
+
+
+def load_spec_arg(path: str | None, shards: int | None) -> Spec:
+    spec = load_spec(path or DEFAULT_SPEC)
+    return spec.with_shards(shards) if shards is not None else spec
+
+
+def positive_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got '{value}'") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value}")
+    return seconds
