@@ -23,7 +23,7 @@ import pytest
 from steps.spec import Spec, parse_spec
 from tests.cli import sweep
 from tests.conftest import S3Server
-from workflows import plot, report, results
+from workflows import plot, plot_data, report, results
 from workflows.sweep import main
 
 GRID2 = """
@@ -313,7 +313,7 @@ def test_the_heatmap_cell_is_the_best_over_every_other_axis_and_draw(
     run = results.open_run(str(runs.folder("mixed", "mixed-aaaaa")))
     kind, axes = plot.choose_shape(run.spec)
     assert kind == "heatmap" and [g.name for g in axes] == ["g", "c"]
-    monkeypatch.setattr(plot, "BATCH_ROWS", 97)  # many batches, none aligned with a cell
+    monkeypatch.setattr(plot_data, "BATCH_ROWS", 97)  # many batches, none aligned with a cell
     grid, best = plot.reduce_to_grid(plot.iter_column(run, "score"), run.spec.samples, axes, "max")
     g, c, score = mixed_columns(runs)
     expected = [[score[(g == gv) & (c == cv)].max() for cv in range(1, 6)] for gv in range(1, 9)]
