@@ -9,6 +9,8 @@ from steps import layout
 from steps.spec import Spec, SpecError, spec_from_json
 from steps.store import Store, open_store
 
+__all__ = ["spec_and_store", "step_parser", "write_outputs"]
+
 
 def step_parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=(doc or "").splitlines()[0])

@@ -39,6 +39,15 @@ from steps.spec import Spec, SpecError
 from steps.store import ObjectNotFoundError, Store, StoreError
 from steps.summary import PartialSummary
 
+__all__ = [
+    "ShardOutcome",
+    "compute_shard",
+    "existing_shard",
+    "fingerprint_of",
+    "main",
+    "other_code",
+]
+
 
 @dataclass(frozen=True)
 class ShardOutcome:

@@ -37,6 +37,31 @@ from steps.thrift_compact import (
     encode_struct,
 )
 
+__all__ = [
+    "BYTE_ARRAY",
+    "CHUNK_INDEXES",
+    "CODECS",
+    "ENCODING_FIELD",
+    "FIXED_WIDTHS",
+    "HEADER_FIELDS",
+    "LEVEL_ENCODINGS",
+    "MAGIC",
+    "META_ENCODING_STATS",
+    "PAGE_KINDS",
+    "SUB_HEADER_FIELDS",
+    "ConcatError",
+    "ConcatenatedParquet",
+    "Source",
+    "Writer",
+    "group_rows",
+    "movable",
+    "read_footer",
+    "read_footer_at",
+    "read_group",
+    "row_groups",
+    "span",
+]
+
 MAGIC = b"PAR1"
 
 # FileMetaData

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 from typing import Final
 
+__all__ = ["BAD_INPUT", "DETERMINISTIC", "FAILED", "OK", "STORE", "USER_CODE"]
+
 OK: Final = 0
 FAILED: Final = 1
 BAD_INPUT: Final = 2

@@ -26,6 +26,8 @@ import pyarrow as pa
 
 from steps.spec import Spec
 
+__all__ = ["STORABLE", "ChunkFunction", "FunctionError", "import_function", "storable"]
+
 
 class FunctionError(Exception):
     """The user's function could not be loaded, failed, or returned the wrong thing."""

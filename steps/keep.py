@@ -21,6 +21,8 @@ import pyarrow.compute as pc
 from steps.spec import Spec
 from steps.summary import ranked_rows
 
+__all__ = ["OPERATORS", "KeepError", "RowFilter"]
+
 OPERATORS = {
     "<": "less",
     "<=": "less_equal",

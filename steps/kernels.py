@@ -7,6 +7,8 @@ import time
 
 import numpy as np
 
+__all__ = ["noisy_training_loss", "placeholder", "rosenbrock"]
+
 
 def rosenbrock(x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     """The classic banana valley; its minimum is f = 0 at (1, 1)."""

@@ -4,6 +4,17 @@ from __future__ import annotations
 
 import re
 
+__all__ = [
+    "RUN_ID_RE",
+    "result_key",
+    "run_prefix",
+    "shard_key",
+    "shards_prefix",
+    "spec_key",
+    "success_key",
+    "summary_key",
+]
+
 # \A...\Z, not ^...$: `$` also matches before a trailing newline, and callers use `.match`.
 RUN_ID_RE = re.compile(r"\A[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 

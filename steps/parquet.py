@@ -29,6 +29,20 @@ import pyarrow.parquet as pq
 from steps.space import MAX_SHARD_ALIGNMENT, MIN_SHARD_ALIGNMENT
 from steps.spec import Spec
 
+__all__ = [
+    "ASSUMED_VARIABLE_WIDTH",
+    "LAYOUT_VERSION",
+    "MAX_ROW_GROUP_ROWS",
+    "MIN_ROW_GROUP_ROWS",
+    "ROW_GROUP_BYTES",
+    "AlignedRowGroups",
+    "dictionary_columns",
+    "open_writer",
+    "row_group_rows",
+    "writer_fingerprint",
+    "writer_settings",
+]
+
 
 def dictionary_columns(spec: Spec, schema: pa.Schema) -> list[str]:
     grid = {a.name for a in spec.axes if not a.is_random}

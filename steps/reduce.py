@@ -51,6 +51,19 @@ from steps.store import (
 )
 from steps.thrift_compact import Struct
 
+__all__ = [
+    "DAMAGE",
+    "READ_BYTES",
+    "ReduceOutcome",
+    "concatenate_shards",
+    "main",
+    "merge_shards",
+    "output_parameters",
+    "reduce_run",
+    "reencode_shards",
+    "verify_shards",
+]
+
 _T = TypeVar("_T")
 
 

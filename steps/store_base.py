@@ -16,6 +16,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+__all__ = [
+    "STAGING_PREFIX",
+    "TEMP_RE",
+    "ByteRange",
+    "ObjectNotFoundError",
+    "Store",
+    "StoreError",
+    "UnsupportedError",
+    "discard",
+    "hidden_temp_key",
+    "remove_stale_staging",
+    "temp_tag",
+    "writer_alive_here",
+    "writer_died",
+]
+
 
 class StoreError(Exception):
     """A store could not do what was asked; the message names the object and where it lives."""

@@ -20,6 +20,16 @@ import pyarrow.compute as pc
 
 from steps.spec import Objective
 
+__all__ = [
+    "ColumnStats",
+    "PartialSummary",
+    "SummaryFormatError",
+    "json_safe",
+    "ranked",
+    "ranked_rows",
+    "top_rows",
+]
+
 
 @dataclass
 class ColumnStats:

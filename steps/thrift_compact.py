@@ -14,6 +14,8 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+__all__ = ["Encoded", "Struct", "ThriftError", "decode_struct", "decode_struct_at", "encode_struct"]
+
 STOP, TRUE, FALSE, BYTE, I16, I32, I64, DOUBLE, BINARY, LIST, SET, MAP, STRUCT = range(13)
 
 Struct = dict[int, tuple[int, Any]]  # field id -> (type, value); a bool field's type is TRUE

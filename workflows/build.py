@@ -39,6 +39,24 @@ from workflows.options import (
     CronOptions,
 )
 
+__all__ = [
+    "COMPUTE_OUTPUTS",
+    "ENTRYPOINT",
+    "OPTIONAL_SECRET_KEYS",
+    "OUTPUTS_ROOT",
+    "REDUCE_OUTPUTS",
+    "RUN_AS_GID",
+    "RUN_AS_UID",
+    "S3_SECRET_KEYS",
+    "SHARD_SECONDS_BUCKETS",
+    "build",
+    "build_cron_workflow",
+    "build_workflow",
+    "build_workflow_template",
+    "render",
+    "retry_expression",
+]
+
 ENTRYPOINT = "sweep"
 # The worker image's user (docker/Dockerfile) must match.
 RUN_AS_UID = 10001

@@ -16,6 +16,8 @@ from typing import Any
 
 from workflows.manifest import ManifestError, as_workflow, parse_workflow, variables
 
+__all__ = ["DNS_LABEL", "METRIC_FORMS", "SECRET_NAME", "lint"]
+
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # fullmatch: `$` allows "x\n"
 SECRET_NAME = re.compile(r"(SECRET|PASSWORD|PASSWD|TOKEN|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL)", re.I)
 METRIC_FORMS = re.compile(

@@ -118,6 +118,23 @@ from workflows.manifest import (
 from workflows.retries import Attempt, retry_refusal
 from workflows.warm import WarmInterpreter, WarmStartError, WarmTask, discard, eligible, launch
 
+__all__ = [
+    "FAILURE_LOG_LINES",
+    "KILL_GRACE_SECONDS",
+    "MAX_FORMAT_WIDTH",
+    "RUN_FOLDER_LOCK",
+    "RUN_FOLDER_PREFIX",
+    "SIGNALLED_EXIT_CODE",
+    "ExecutionObserver",
+    "ExecutionResult",
+    "Node",
+    "check_loops",
+    "check_secrets",
+    "execute",
+    "global_scope",
+    "workflow_name",
+]
+
 FAILURE_LOG_LINES = 20
 SIGNALLED_EXIT_CODE = "137"  # Argo's emissary reports a process killed by any signal as 137
 KILL_GRACE_SECONDS = 3.0

@@ -11,6 +11,19 @@ from dataclasses import dataclass
 
 from steps.spec import Resources
 
+__all__ = [
+    "DEFAULT_CLUSTER_STORE",
+    "DEFAULT_IMAGE",
+    "DEFAULT_PARALLELISM",
+    "DEFAULT_S3_SECRET",
+    "DEFAULT_SERVICE_ACCOUNT",
+    "KINDS",
+    "MAX_SHARDS_IN_STATUS",
+    "BuildError",
+    "BuildOptions",
+    "CronOptions",
+]
+
 DEFAULT_IMAGE = "ttg-worker:latest"
 DEFAULT_CLUSTER_STORE = "s3://ttg/runs"
 DEFAULT_S3_SECRET = "ttg-s3"

@@ -21,6 +21,33 @@ from steps.space import Space, grid_length
 from steps.spec import Axis, Spec
 from workflows.results import FinishedRun, ResultsError
 
+__all__ = [
+    "BATCH_ROWS",
+    "HISTOGRAM_BINS",
+    "MAX_CELLS",
+    "MAX_LINE_POINTS",
+    "WIDE_RANGE",
+    "Best",
+    "BestTracker",
+    "Goal",
+    "GridAxis",
+    "Histogram",
+    "PlotError",
+    "PlotKind",
+    "Target",
+    "blocks_for",
+    "cell_index",
+    "choose_shape",
+    "choose_target",
+    "grid_axes",
+    "grid_shape",
+    "heatmap_cells",
+    "histogram",
+    "iter_column",
+    "reduce_to_grid",
+    "result_schema",
+]
+
 PlotKind = Literal["heatmap", "line", "histogram"]
 Goal = Literal["min", "max"]
 

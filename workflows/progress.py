@@ -27,6 +27,8 @@ from steps.space import Space
 from steps.spec import Spec
 from workflows.local import Node
 
+__all__ = ["ProgressDisplay"]
+
 
 class _RowsColumn(ProgressColumn):
     """Rows finished and rows per second, from the task's `rows` field."""

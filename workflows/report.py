@@ -18,6 +18,17 @@ from steps import layout
 from steps.store import Store
 from workflows.results import FinishedRun, ResultsError, summary_problem
 
+__all__ = [
+    "best_rows_table",
+    "column_stats_table",
+    "print_results",
+    "print_run_report",
+    "print_stored_report",
+    "provenance_table",
+    "unranked_counts",
+    "unranked_note",
+]
+
 
 def _cell(value: Any) -> str:
     if isinstance(value, float):

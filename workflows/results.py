@@ -23,6 +23,17 @@ from steps.run_record import RunRecordError, read_run_record
 from steps.spec import Spec, SpecError, parse_spec
 from steps.store import ObjectNotFoundError, Store, file_uri_path, open_store
 
+__all__ = [
+    "FinishedRun",
+    "ResultsError",
+    "RunRef",
+    "find_run",
+    "load_run",
+    "open_run",
+    "summary_problem",
+    "top_rows",
+]
+
 # Objects a user may point at instead of their run folder.
 _RUN_FILES = frozenset({"spec.json", "summary.json", "result.parquet", "_SUCCESS"})
 

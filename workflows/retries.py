@@ -38,6 +38,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+__all__ = [
+    "MAX_EXPRESSION_CHARS",
+    "MAX_NESTING",
+    "POLICY_RETRIES",
+    "STATUSES",
+    "SUPPORTED_FORMS",
+    "VARIABLES",
+    "Attempt",
+    "Evaluate",
+    "ExpressionError",
+    "RetryExpression",
+    "parse_expression",
+    "retry_refusal",
+]
+
 MAX_EXPRESSION_CHARS = 4096  # an expression is a line or two; bounded as the rest of a manifest
 MAX_NESTING = 32  # parentheses, lists and `!` inside one another
 

@@ -17,6 +17,16 @@ from steps.space import Space
 from steps.spec import Spec
 from steps.store import ObjectNotFoundError, Store, StoreError
 
+__all__ = [
+    "ResumePlan",
+    "RunChoiceError",
+    "choose_run_id",
+    "latest_unfinished",
+    "resume_plan",
+    "run_exists",
+    "started_hash",
+]
+
 
 class RunChoiceError(ValueError):
     """The requested run id cannot be used as asked (one line, exit 2)."""

@@ -44,6 +44,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+__all__ = [
+    "LIBRARIES",
+    "OWN_PACKAGE",
+    "READY_SECONDS",
+    "STARTUP_VARIABLES",
+    "WarmInterpreter",
+    "WarmStartError",
+    "WarmTask",
+    "discard",
+    "eligible",
+    "launch",
+    "main",
+    "run_task",
+    "serve",
+]
+
 LIBRARIES = (
     "numpy",
     "numpy.ma",

@@ -9,6 +9,8 @@ from workflows import argo
 from workflows.local import Node
 from workflows.progress import ProgressDisplay
 
+__all__ = ["watch_run"]
+
 _SHARD_DONE = frozenset({"Succeeded", "Failed", "Error"})
 
 

@@ -9,6 +9,8 @@ from workflows.manifest.parse_base import ParserBase, _Use
 from workflows.manifest.text import _find_variables, shown
 from workflows.manifest.values import _fail, _short_key
 
+__all__ = ["Checker"]
+
 
 def _chain(names: list[str]) -> str:
     """``a -> b -> c``, eliding the middle of a long chain."""

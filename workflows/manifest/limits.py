@@ -5,6 +5,19 @@ from __future__ import annotations
 
 import re
 
+__all__ = [
+    "API_VERSION",
+    "CRON_ONLY_KEYS",
+    "IGNORED",
+    "MAX_LOOP_ITEMS",
+    "MAX_MANIFEST_BYTES",
+    "MAX_MANIFEST_VALUES",
+    "MAX_TEMPLATE_DEPTH",
+    "MAX_VALUE_DEPTH",
+    "RETRY_POLICIES",
+    "SUPPORTED",
+]
+
 API_VERSION = "argoproj.io/v1alpha1"
 
 # Bounds on what a manifest may make the executor hold or walk (see the module docstring).

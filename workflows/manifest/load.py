@@ -19,6 +19,8 @@ from workflows.manifest.model import ManifestError, Workflow
 from workflows.manifest.parse import Parser
 from workflows.manifest.values import _fail, _key_path, _mapping, _string
 
+__all__ = ["as_workflow", "check_size", "decode_manifest", "load_manifest", "parse_workflow"]
+
 
 def decode_manifest(data: bytes, source: str) -> str:
     """The text of a manifest read as bytes; read at most ``MAX_MANIFEST_BYTES + 1`` of them,

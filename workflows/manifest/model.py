@@ -9,6 +9,23 @@ from typing import Any
 
 from workflows.retries import RetryExpression
 
+__all__ = [
+    "Container",
+    "DagTask",
+    "Dependency",
+    "EnvVar",
+    "ManifestError",
+    "Mount",
+    "OutputParameter",
+    "Parameter",
+    "RetryStrategy",
+    "SecretRef",
+    "Sequence",
+    "Template",
+    "UnresolvedError",
+    "Workflow",
+]
+
 
 class ManifestError(ValueError):
     """A manifest the local executor refuses; the message is one line naming the path."""

@@ -26,6 +26,8 @@ from workflows.manifest.text import parse_duration, shown
 from workflows.manifest.values import _check_keys, _fail, _int, _list, _mapping, _scalar, _string
 from workflows.retries import ExpressionError, parse_expression
 
+__all__ = ["Parser"]
+
 
 class Parser(DagParser):
     """Parse in one pass, collecting strings; then check references and variables."""

@@ -10,6 +10,8 @@ from workflows.manifest.model import Parameter
 from workflows.manifest.text import shown
 from workflows.manifest.values import _check_keys, _fail, _list, _mapping, _scalar, _string
 
+__all__ = ["ParserBase", "too_many_items"]
+
 
 @dataclass(frozen=True)
 class _Use:

@@ -21,6 +21,8 @@ from workflows.manifest.values import (
     _strings_in,
 )
 
+__all__ = ["DagParser"]
+
 
 class DagParser(ParserBase):
     """Tasks of a `dag` template, each string of them recorded for the checker."""

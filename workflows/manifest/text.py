@@ -13,6 +13,8 @@ from typing import Any
 from workflows.manifest.limits import _VARIABLE
 from workflows.manifest.model import UnresolvedError
 
+__all__ = ["clipped", "parse_duration", "secret_variable", "shown", "substitute", "variables"]
+
 
 def secret_variable(key: str) -> str:
     """The environment variable a secret key is read from locally: ``aws-key.id`` → ``AWS_KEY_ID``."""

@@ -10,6 +10,8 @@ from workflows.manifest.limits import IGNORED, SUPPORTED
 from workflows.manifest.model import ManifestError
 from workflows.manifest.text import shown
 
+__all__ = ["scalar_text"]
+
 
 def _fail(path: str, message: str) -> NoReturn:
     raise ManifestError(f"{path}: {message}".replace("\r", " ").replace("\n", " "))
