@@ -4,6 +4,7 @@ spec argument, and the error that is bad input found by the CLI itself."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -35,24 +36,23 @@ class CliParser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
 
 
-def non_negative(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got '{value}'") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {number}")
-    return number
+def _integer_at_least(minimum: int, wanted: str) -> Callable[[str], int]:
+    """An argparse type: an integer of at least `minimum`, refused as "expected `wanted`"."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got '{value}'") from None
+        if number < minimum:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {number}")
+        return number
+
+    return parse
 
 
-def positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{value}'") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {number}")
-    return number
+non_negative = _integer_at_least(0, "an integer >= 0")
+positive = _integer_at_least(1, "a positive integer")
 
 
 def load_spec_arg(path: str | None, shards: int | None) -> Spec:
