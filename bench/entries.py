@@ -49,7 +49,7 @@ class Bench:
         return rows_of(self.spec)
 
     def spec_file(self, shards: int | None = None) -> Path:
-        spec = self.spec if shards is None else self.spec.with_shards(shards)
+        spec = self.spec if shards is None else self.spec.with_fields(shards=shards)
         path = self.folder / f"spec-{spec.shards}.json"
         if not path.exists():
             path.write_text(spec.to_json())
@@ -167,13 +167,13 @@ def _compute_shards(bench: Bench, spec: Spec, store: Path, run_id: str) -> None:
 
 
 def _shard_compute(bench: Bench, scratch: Path) -> Job:
-    spec = bench.spec.with_shards(1)
+    spec = bench.spec.with_fields(shards=1)
     return Job(_step(bench, "steps.compute", spec, scratch, "bench-shard", "--shard", "0"))
 
 
 def _reduce_of(shards: Callable[[Bench], int]) -> Prepare:
     def prepare(bench: Bench, scratch: Path) -> Job:
-        spec = bench.spec.with_shards(shards(bench))
+        spec = bench.spec.with_fields(shards=shards(bench))
         _compute_shards(bench, spec, scratch, "bench-reduce")
         return Job(_step(bench, "steps.reduce", spec, scratch, "bench-reduce"))
 

@@ -31,7 +31,7 @@ def bench_spec(rows: int | None = None, path: Path = DEFAULT_SPEC) -> Spec:
             start, stop, _num = body["linspace"]
             body["linspace"] = [start, stop, side]
     resized = parse_spec(canonical)
-    return resized.with_shards(min(resized.shards, rows_of(resized)))
+    return resized.with_fields(shards=min(resized.shards, rows_of(resized)))
 
 
 def rows_of(spec: Spec) -> int:

@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec, store = spec_and_store(args)
         if args.shards is not None and args.shards != spec.shards:
-            spec = spec.with_shards(args.shards)
+            spec = spec.with_fields(shards=args.shards)
         if args.shard is None:
             raise SpecError("--shard", "is required (or set WORKER_ID)")
         if not 0 <= args.shard < spec.shards:

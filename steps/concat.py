@@ -9,6 +9,8 @@ copied the same way. The footer keeps everything pyarrow wrote (schema, key-valu
 statistics); only row-group offsets, ordinals and the row count change.
 
 Field ids are parquet-format's `parquet.thrift`.
+
+Parquet's file layout: https://parquet.apache.org/docs/file-format/
 """
 
 from __future__ import annotations

@@ -1,29 +1,11 @@
 """The exit codes of the pod entry points, `python -m steps.compute` and `python -m steps.reduce`.
 
-A retry must know a bug from a hiccup. An error in the user's function is deterministic: the
-same rows give the same error on every attempt, so retrying it only delays the failure. A
-store outage, a killed pod or an unexpected crash may well pass. So the steps tell them apart
-by exit code, and the compute template's `retryStrategy.expression` (workflows/build.py)
-retries every failure except the deterministic ones (`DETERMINISTIC`); a spec that sets
-`retry_user_errors = true` retries `USER_CODE` too, for a function that calls a flaky service.
-
-| code | name         | meaning                                                          | compute retried |
-|------|--------------|------------------------------------------------------------------|-----------------|
-| 0    | `OK`         | done (a shard already complete counts)                           | --              |
-| 1    | `FAILED`     | anything else: an unexpected exception (Python's own exit code   | yes             |
-|      |              | for an uncaught one), or reduce refusing a shard                 |                 |
-| 2    | `BAD_INPUT`  | the arguments or the spec are invalid (argparse's usage errors   | no              |
-|      |              | exit 2 too), or the run id already holds another spec's run      |                 |
-| 3    | `USER_CODE`  | the user's function failed: it could not be imported, raised, or | only with       |
-|      |              | returned the wrong length, type or columns (or NaN in the        | `retry_user_`   |
-|      |              | objective)                                                       | `errors = true` |
-| 4    | `STORE`      | the store failed: unreachable, refused an operation, out of      | yes             |
-|      |              | space, or still failing after the S3 client's own retries        |                 |
-| 128+n| --           | killed by signal n, e.g. 137 (SIGKILL: OOM-killed, evicted); the | yes             |
-|      |              | local executor shows -n as a signal and counts it as Argo does   |                 |
-
-An attempt Argo records with no exit code at all (a pod deleted or lost, an init or wait
-container that failed: status `Error`, `lastRetry.exitCode` "-1") is retried too.
+A retry must know a bug from a hiccup: an error in the user's function repeats on every
+attempt, a store outage or a killed pod may pass. So the steps tell them apart by exit code,
+and the compute template's `retryStrategy.expression` (workflows/build.py) retries every
+failure except the deterministic ones (`DETERMINISTIC`). The table of codes, and what each
+retries: README.md#the-command-line. Argo's retries:
+https://argo-workflows.readthedocs.io/en/latest/retries/
 """
 
 from __future__ import annotations

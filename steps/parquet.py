@@ -1,20 +1,15 @@
 """How TTG writes Parquet, in one place: zstd, dictionaries only where they pay, row groups
 sized for the pod.
 
-pyarrow dictionary-encodes every column by default; for high-cardinality floats that about
-doubles the cost of a write. Grid axes (few distinct values) and strings compress well with
-dictionaries, so only they get one.
+Dictionaries only for grid axes and strings: for high-cardinality floats pyarrow's default
+dictionary about doubles the cost of a write. Row groups are sized by bytes, a power of two
+of rows of about ROW_GROUP_BYTES, from the schema alone, because a writer and reduce each hold
+one in memory (2^20-row groups peaked reduce at 294 MB on the default sweep, over the pod's
+256Mi; 2^17 at 171 MB), and so the result does not depend on how the sweep was sharded.
+Compute writes its shard in those same row groups, aligned from `param_id` 0, each encoded from
+one contiguous table, so reduce can copy them into the result byte for byte (steps/concat.py).
 
-A Parquet writer holds a whole row group in memory, and reduce also holds one being read,
-so the result's row groups are sized by bytes, not rows: about ROW_GROUP_BYTES of data each,
-a power of two of rows. The schema alone decides it, so the result does not depend on how
-the sweep was sharded. (Measured on the default sweep: 2^20-row groups peaked reduce at
-294 MB, over the pod's 256Mi limit; 2^17 at 171 MB.)
-
-Compute writes its shard in those same row groups, aligned to multiples of their size from
-`param_id` 0 (AlignedRowGroups), and encodes each from one contiguous table, so a row group
-is the same bytes wherever it was encoded. That lets reduce copy a shard's whole row groups
-into the result instead of decoding and re-encoding them (steps/concat.py).
+Row groups, as Parquet defines them: https://parquet.apache.org/docs/file-format/configurations/
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ Reduce trusts those claims and copies the footer's row-group entries (offsets, s
 into the result, so compute seals the whole footer with a digest (`seal_footer`) and every
 reader checks it: a footer altered by one byte is refused, naming the shard. Page data is
 covered by the pages' own CRC32s. See docs/integrity.md for what each check covers.
+
+Parquet's footer and its key-value metadata: https://parquet.apache.org/docs/file-format/metadata/
 """
 
 from __future__ import annotations

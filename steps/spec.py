@@ -1,19 +1,11 @@
 """The sweep spec: load, validate, canonicalise, hash.
 
 A spec arrives as TOML / YAML / JSON from a user, or as canonical JSON from a Workflow
-parameter. Both go through `parse_spec`, so a pod validates exactly what the CLI validated.
-The canonical form keeps `space` as an ordered list of `[name, axis]` pairs: axis order fixes
-the `param_id` order, so it must survive hashing and transport.
-
-This module is the public entry: the `Spec` and the three ways to make one (`parse_spec`,
-`load_spec`, `spec_from_json`). `Spec` and `parse_spec` live together because each needs
-the other (`Spec.with_fields` revalidates). The rest is one job per module, all re-exported
-here, so callers import everything from `steps.spec`:
-
-- steps.spec_document (with steps.spec_yaml, steps.spec_tree): file or text -> plain document
-- steps.spec_validate: the validators of each field
-- steps.axis, steps.spec_parts: the values a Spec is made of
-- steps.spec_error, steps.spec_limits: the error every step raises, the limits it enforces
+parameter; both go through `parse_spec`, so a pod validates exactly what the CLI validated.
+The canonical form keeps `space` as an ordered list of `[name, axis]` pairs, because axis
+order fixes the `param_id` order. This is the public entry (`Spec`, `parse_spec`,
+`load_spec`, `spec_from_json`); the field validators (steps.spec_validate), the document
+readers (steps.spec_document) and the parts (steps.axis, steps.spec_parts) are re-exported.
 """
 
 from __future__ import annotations
@@ -169,9 +161,6 @@ class Spec:
         """This spec with some fields replaced (a CLI override such as `--shards`), validated by
         `parse_spec` like the same fields of a spec file: one validator per value."""
         return parse_spec({**self.document(), **changes})
-
-    def with_shards(self, shards: int) -> Spec:
-        return self.with_fields(shards=shards)
 
 
 def load_spec(path: str | Path) -> Spec:

@@ -4,6 +4,8 @@ minio-py's `put_object` with an unknown length reads parts of STREAM_PART bytes 
 stream; this one waits for bytes not yet written and ends only once the writer is done
 and what it handed out is what the file holds, so the upload overlaps the work that
 writes the file and still never completes with other bytes than the file's.
+
+S3 multipart uploads: https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ move a row group, and the worker image carries numpy, pyarrow and minio only, so
 codec does it. The protocol describes itself (every field says its id and type), so no Parquet
 IDL is needed: a struct decodes to `{field id: (type, value)}` in wire order, and encoding that
 gives back the same bytes (for what Thrift writers emit: ascending field ids, short headers
-where they fit). Spec: thrift/doc/specs/thrift-compact-protocol.md.
+where they fit). The spec:
+https://github.com/apache/thrift/blob/master/doc/specs/thrift-compact-protocol.md
 """
 
 from __future__ import annotations

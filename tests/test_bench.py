@@ -158,7 +158,7 @@ def test_scaling_mode_writes_points_and_flatness(tmp_path: Path) -> None:
 
 def test_the_dask_merge_baseline_hands_back_the_same_table_as_a_run(tmp_path: Path) -> None:
     """`dask-merge` does TTG's work as a dask script would: shards, then one merged file."""
-    spec = bench_spec(20_000).with_shards(3)
+    spec = bench_spec(20_000).with_fields(shards=3)
     for index in range(spec.shards):
         write_shard(spec.to_json(), str(tmp_path), index)
     merge_shards(spec, tmp_path)

@@ -105,7 +105,7 @@ def test_the_workflow_is_o1_in_size_and_under_16_kb_at_10000_shards() -> None:
 
 
 def test_the_fan_out_is_one_withsequence_over_the_shard_count_then_reduce() -> None:
-    spec = load_spec(EXAMPLES[0]).with_shards(123)
+    spec = load_spec(EXAMPLES[0]).with_fields(shards=123)
     manifest = build_workflow(spec, BuildOptions(run_id="fixed-name")).to_dict()
     assert (
         manifest["metadata"]["name"] == "fixed-name" and "generateName" not in manifest["metadata"]

@@ -248,7 +248,7 @@ def test_on_nan_is_ignore_by_default_and_in_the_canonical_form_only_when_fail() 
 def test_retry_user_errors_is_how_it_runs_not_what_it_computes() -> None:
     retrying = parse_spec(BASE | {"retry_user_errors": True})
     assert retrying.retry_user_errors and retrying.hash == parse_spec(BASE).hash
-    assert retrying.with_shards(2).retry_user_errors  # an override keeps it
+    assert retrying.with_fields(shards=2).retry_user_errors  # an override keeps it
     with pytest.raises(SpecError, match="spec field 'retry_user_errors': must be true or false"):
         parse_spec(BASE | {"retry_user_errors": "yes"})
 

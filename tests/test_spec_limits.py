@@ -225,22 +225,22 @@ def test_the_alias_bomb_does_not_hang_the_cli(command: str, tmp_path: Path) -> N
 # --- overrides: one validator per value ---------------------------------------------------
 
 
-def test_with_shards_refuses_more_shards_than_rows_exactly_as_the_loader_does() -> None:
+def test_a_shards_override_refuses_more_shards_than_rows_exactly_as_the_loader_does() -> None:
     spec = parse_spec(BASE)
     with pytest.raises(SpecError) as loaded:
         parse_spec(BASE | {"shards": 13})
     with pytest.raises(SpecError) as overridden:
-        spec.with_shards(13)
+        spec.with_fields(shards=13)
     assert overridden.value.field == "shards" and str(overridden.value) == str(loaded.value)
     assert "only 12 rows" in str(overridden.value)
 
 
 @pytest.mark.parametrize("shards", [0, -1, 10_001, 2.5, "3", True])
-def test_with_shards_gives_the_loaders_message_for_every_bad_value(shards: object) -> None:
+def test_a_shards_override_gives_the_loaders_message_for_every_bad_value(shards: object) -> None:
     with pytest.raises(SpecError) as loaded:
         parse_spec(BASE | {"shards": shards})
     with pytest.raises(SpecError) as overridden:
-        parse_spec(BASE).with_shards(shards)  # type: ignore[arg-type]
+        parse_spec(BASE).with_fields(shards=shards)
     assert str(overridden.value) == str(loaded.value)
 
 
@@ -252,9 +252,9 @@ def test_an_override_keeps_every_other_field_and_the_resources() -> None:
         "resources": {"cpu_limit": "2", "memory_limit": "1Gi"},
     }
     spec = parse_spec(document)
-    assert spec.with_shards(4) == parse_spec(document | {"shards": 4})
-    assert spec.with_shards(4).resources == Resources(cpu_limit="2", memory_limit="1Gi")
-    assert spec.with_shards(spec.shards) == spec
+    assert spec.with_fields(shards=4) == parse_spec(document | {"shards": 4})
+    assert spec.with_fields(shards=4).resources == Resources(cpu_limit="2", memory_limit="1Gi")
+    assert spec.with_fields(shards=spec.shards) == spec
     assert spec.with_fields(seed=6).hash == parse_spec(document | {"seed": 6}).hash
     with pytest.raises(SpecError, match="did you mean 'shards'"):
         spec.with_fields(shard=3)

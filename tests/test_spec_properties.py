@@ -410,6 +410,6 @@ def test_overriding_shards_is_validated_exactly_as_the_same_field_of_a_spec_file
         spec = parse_spec(doc)
     except SpecError:
         return
-    assert outcome(lambda: spec.with_shards(shards)) == outcome(
+    assert outcome(lambda: spec.with_fields(shards=shards)) == outcome(
         lambda: parse_spec(doc | {"shards": shards})
     )

@@ -8,6 +8,8 @@ Configured the way the `argo` CLI is (`ARGO_SERVER`, `ARGO_SECURE`, `ARGO_TOKEN`
 `WorkflowsService`, so request bodies are Hera's own models of Argo's API. Every failure,
 whether an HTTP status, a refused connection or a TLS mismatch, becomes an `ArgoError` whose
 message is one line a user can act on. Nothing here prints: the CLI does.
+
+The Argo Server's API: https://argo-workflows.readthedocs.io/en/latest/rest-api/
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 (`ARGO_SERVER`, `ARGO_SECURE`, `ARGO_TOKEN`, `ARGO_NAMESPACE`, `ARGO_INSECURE_SKIP_VERIFY`,
 `ARGO_BASE_HREF`), and the transport, Hera's `WorkflowsService`, whose every failure becomes
 an `ArgoError` of one line a user can act on.
+
+The `argo` CLI's environment: https://argo-workflows.readthedocs.io/en/latest/cli/argo/
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ size whatever the sweep: the canonical spec travels as a parameter and each pod 
 rows from its shard index. `run` executes exactly this manifest locally; `submit` sends it to
 Argo. The cluster settings (security, resources, GC, TTL, metrics) are written for a
 read-only root filesystem: everything a step writes lives on the `/tmp` emptyDir.
+
+Hera: https://hera.readthedocs.io/
+Argo's Workflow spec: https://argo-workflows.readthedocs.io/en/latest/fields/
 """
 
 from __future__ import annotations

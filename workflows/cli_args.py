@@ -57,7 +57,7 @@ positive = _integer_at_least(1, "a positive integer")
 
 def load_spec_arg(path: str | None, shards: int | None) -> Spec:
     spec = load_spec(path or DEFAULT_SPEC)
-    return spec.with_shards(shards) if shards is not None else spec
+    return spec.with_fields(shards=shards) if shards is not None else spec
 
 
 def positive_seconds(value: str) -> float:

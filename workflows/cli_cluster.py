@@ -1,5 +1,8 @@
 """`render`, `submit`, `schedule` and `status`: a sweep's manifests for a cluster, and the
-Argo Server that runs them."""
+Argo Server that runs them.
+
+Argo's CronWorkflows: https://argo-workflows.readthedocs.io/en/latest/cron-workflows/
+"""
 
 from __future__ import annotations
 

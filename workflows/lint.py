@@ -6,6 +6,9 @@ names are DNS-1123 labels, and no environment variable carries a literal secret.
 reference, cycle and variable checks are the local executor's own (`workflows.manifest`),
 so a manifest that lints clean is also one `exec` can run; this adds what only matters on a
 cluster: template metrics, names and secrets.
+
+Argo's own linter, which tests run too:
+https://argo-workflows.readthedocs.io/en/latest/cli/argo_lint/
 """
 
 from __future__ import annotations

@@ -1,73 +1,11 @@
 """Run an Argo Workflow on this machine: each container task a real subprocess.
 
-`exec` is a local Argo for the subset `workflows.manifest` accepts, so the semantics follow
-Argo's DAG engine: a task starts once its dependencies succeeded (``depends: "A"`` also accepts
-a skipped A, i.e. an empty loop; ``A.Succeeded`` does not, and a task whose dependencies can
-no longer be met is omitted, as in Argo); loops expand into one child node per item; a DAG is
-fail-fast (after a failure no new task starts in that DAG, running ones finish, dependants
-never start, the run fails). Template ``parallelism`` bounds the running children of each DAG
-node (loop items count one by one); ``spec.parallelism`` and `parallel` bound the running
-processes. Slots are taken outer DAG first, inner DAG next, process last, and only leaves take
-process slots, so nested limits cannot deadlock.
-
-Rules specific to running locally:
-
-- Processes: no shell unless the command is one (``/bin/sh -c ...``); the caller's environment
-  plus the container's ``env``; the caller's working directory unless ``workingDir`` is set.
-  A command named ``python`` or ``python3`` runs with this interpreter (`sys.executable`);
-  ``python -m MODULE`` is forked from a warm interpreter that has numpy and pyarrow imported
-  (`workflows.warm`; ``TTG_WARM_START=0`` turns it off).
-- Paths in a manifest are host paths, except under the mountPath of an ``emptyDir`` volume
-  (``spec.volumes``), which is emulated as Kubernetes gives it: each attempt (a pod) gets its
-  own empty folder, made with mode 0700 by `tempfile.mkdtemp` inside a private folder of the
-  run's, and removed after the attempt (its output parameters read first); the run's folder
-  goes when the run ends, however it ends (killed with SIGKILL, it is left to the next run,
-  which removes it). A path the manifest itself writes under such a mountPath in
-  ``command``, ``args``, ``env`` values, ``workingDir`` or an output's ``valueFrom.path``
-  names that folder instead (`workflows.manifest.substitute` says what counts as a path);
-  values substituted into a field are never rewritten, so a user's ``--store /tmp/runs``
-  passed as a workflow parameter stays a host path. Mounts of other volume kinds change
-  nothing: their paths are host paths. What an attempt leaves running in its process group
-  is killed when it ends, as its pod's containers would be.
-- ``secretKeyRef``: a secret key is read from the caller's environment variable named like the
-  key, upper-cased, every non-alphanumeric character replaced by ``_`` (key ``aws-access-key``
-  → ``AWS_ACCESS_KEY``). An unset variable refuses the manifest before any task starts,
-  naming secret, key and variable, unless the ref is ``optional: true`` (then the container
-  variable is left unset, as Kubernetes does).
-- Output parameters: the file at ``valueFrom.path`` (relative to the process's working
-  directory) is read after a successful exit, and one trailing newline is stripped, exactly as
-  Argo's executor does; nothing else is trimmed. A missing file fails the attempt unless
-  ``valueFrom.default`` is set.
-- Aggregated outputs: ``{{tasks.X.outputs.parameters.P}}`` of a looped X is a JSON list in item
-  order: of parsed values if every value is a JSON object or list, else of the strings (Argo's
-  rule). An empty loop gives ``[]``.
-- Retries: up to ``retryStrategy.limit`` extra attempts, right away (``backoff`` is ignored),
-  each only if ``retryPolicy`` AND ``expression`` allow it, as Argo decides
-  (`workflows.retries`, which evaluates the expression subset). A failed attempt is what Argo
-  would record: a process that exited non-zero is ``Failed`` with its exit code; one killed by
-  a signal (at a deadline too) is ``Failed`` with ``lastRetry.exitCode`` 137, as Argo's
-  emissary reports every signal death; one that left no exit status (it could not start, or
-  the warm interpreter running it died) is ``Error`` with "-1", as a lost pod; one whose
-  output parameter cannot be read is ``Error`` with its exit code 0, as a failed wait
-  container. ``Always`` retries both, ``OnFailure`` (the default without an expression)
-  ``Failed``, ``OnError`` ``Error``, ``OnTransientError`` nothing (no Kubernetes here).
-- Time limits, as Argo's: a template's ``activeDeadlineSeconds`` bounds each attempt (it is
-  the pod's deadline), and an attempt past it is a failed attempt, retried like any other
-  (a pod killed at its deadline is Failed, which Argo retries under ``OnFailure`` and
-  ``Always``); its ``timeout`` (a duration, ``30s``, ``5m``) bounds the node from the moment
-  it takes a process slot, every attempt included, and ends the retries. The workflow's
-  ``spec.activeDeadlineSeconds`` and the caller's `timeout` bound the run: when one passes,
-  nothing new starts, running tasks are stopped as on an interrupt, and the run fails naming
-  it. A process past a limit gets SIGTERM for its process group, SIGKILL 3 s later (Kubernetes
-  waits the pod's grace period); warm-forked tasks are process groups like the rest.
-- Sizes: a loop of more than `MAX_LOOP_ITEMS` (100,000) items is refused before anything
-  starts when its items or its withSequence numbers come from literals or workflow
-  parameters, and fails its task, before any item exists, when they come from task outputs.
-- Logs: each attempt's stdout and stderr go to ``<log_dir>/<node id>.log`` (retries:
-  ``.retry-N.log``); the last lines of a failed node's log are in `ExecutionResult.failure_logs`.
-- SIGINT / SIGTERM (when called from the main thread) stop new work, send SIGTERM to every
-  running process group (SIGKILL after a grace period or on a second signal), and the run
-  returns failed with ``interrupted`` set.
+`exec` is a local Argo for the subset `workflows.manifest` accepts; this module is its entry
+(`execute`): it checks a manifest's parameters, secrets and loop sizes, prepares the run's private files,
+and hands the DAG to the engine (workflows/local_engine.py) with a launcher
+(workflows/local_launch.py). How it behaves, rule by rule, and why: docs/local-executor.md.
+Argo's DAG semantics, which it follows:
+https://argo-workflows.readthedocs.io/en/latest/walk-through/dag/
 """
 
 from __future__ import annotations
@@ -84,16 +22,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from workflows.local_engine import _Engine
-from workflows.local_files import FAILURE_LOG_LINES, RUN_FOLDER_LOCK, RUN_FOLDER_PREFIX, _safe_name
+from workflows.local_engine import Engine
+from workflows.local_files import FAILURE_LOG_LINES, RUN_FOLDER_LOCK, RUN_FOLDER_PREFIX, safe_name
 from workflows.local_launch import (
     KILL_GRACE_SECONDS,
     SIGNALLED_EXIT_CODE,
     Launcher,
-    _python_modules,
+    python_modules,
 )
-from workflows.local_model import ExecutionObserver, ExecutionResult, Node, _NoObserver, _TaskError
-from workflows.local_values import MAX_FORMAT_WIDTH, _sequence_format, _sequence_numbers
+from workflows.local_model import ExecutionObserver, ExecutionResult, Node, NoObserver, TaskError
+from workflows.local_values import MAX_FORMAT_WIDTH, sequence_format, sequence_numbers
 from workflows.manifest import (
     ManifestError,
     Template,
@@ -155,10 +93,10 @@ def execute(
         limit = min(limit, workflow.parallelism)
     temporary_logs = log_dir is None
     if log_dir is None:
-        log_dir = Path(tempfile.mkdtemp(prefix=f"{_safe_name(name)}.logs."))
+        log_dir = Path(tempfile.mkdtemp(prefix=f"{safe_name(name)}.logs."))
     log_dir.mkdir(parents=True, exist_ok=True)
-    launcher = Launcher(lambda: _python_modules(workflow), warm_server)
-    engine = _Engine(workflow, name, scope, limit, observer or _NoObserver(), log_dir, launcher)
+    launcher = Launcher(lambda: python_modules(workflow), warm_server)
+    engine = Engine(workflow, name, scope, limit, observer or NoObserver(), log_dir, launcher)
     engine.deadline = _run_deadline(workflow, timeout)
     try:
         succeeded = _run_loop(engine) and not engine.halted
@@ -249,9 +187,9 @@ def check_loops(workflow: Workflow, scope: Mapping[str, str]) -> None:
             ):
                 continue
             try:
-                _sequence_numbers(seq, scope)
-                _sequence_format(seq, scope)
-            except _TaskError as exc:
+                sequence_numbers(seq, scope)
+                sequence_format(seq, scope)
+            except TaskError as exc:
                 raise ManifestError(
                     f"spec.templates[{indexes[template.name]}].dag.tasks[{j}].{exc}"
                 ) from None
@@ -278,7 +216,7 @@ def _reachable(workflow: Workflow) -> list[Template]:
     return list(seen.values())
 
 
-def _run_loop(engine: _Engine) -> bool:
+def _run_loop(engine: Engine) -> bool:
     """Run the engine on a fresh event loop, with SIGINT/SIGTERM turned into `interrupt`."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

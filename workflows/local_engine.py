@@ -1,6 +1,9 @@
 """The local executor's engine: what may start when. It walks the DAGs on an asyncio loop,
 runs each container node's attempts within their time limits and retry rules, and fails
 fast, stops on an interrupt or a deadline; how a process starts is the `Launcher`'s.
+
+Argo's DAG and its `depends`: https://argo-workflows.readthedocs.io/en/latest/walk-through/dag/
+https://argo-workflows.readthedocs.io/en/latest/enhanced-depends-logic/
 """
 
 from __future__ import annotations
@@ -12,36 +15,36 @@ import signal
 from collections.abc import Mapping
 from pathlib import Path
 
-from workflows.local_files import _note, _remove_tree, _tail, attempt_log
+from workflows.local_files import attempt_log, log_tail, note_in_log, remove_tree
 from workflows.local_launch import (
     KILL_GRACE_SECONDS,
     Launcher,
-    _exit_reason,
-    _failed_attempt,
+    exit_reason,
+    failed_attempt,
 )
 from workflows.local_model import (
-    _OK,
+    OK_STATUSES,
+    DagRun,
     ExecutionObserver,
+    Launch,
+    LoopItem,
     Node,
-    _DagRun,
-    _Item,
-    _Launch,
-    _Outcome,
-    _readiness,
-    _Schedule,
-    _Status,
-    _TaskError,
+    NodeStatus,
+    Outcome,
+    Schedule,
+    TaskError,
+    readiness,
 )
 from workflows.local_pods import Pods
 from workflows.local_values import (
-    _aggregate,
-    _input_value,
-    _item,
-    _limits,
-    _read_outputs,
-    _resolve,
-    _resolve_json,
-    _sequence,
+    aggregate_outputs,
+    input_value,
+    loop_item,
+    read_outputs,
+    resolve,
+    resolve_json,
+    sequence_items,
+    template_limits,
 )
 from workflows.manifest import (
     MAX_LOOP_ITEMS,
@@ -53,8 +56,10 @@ from workflows.manifest import (
 )
 from workflows.retries import Attempt, retry_refusal
 
+__all__ = ["Engine"]
 
-class _Engine:
+
+class Engine:
     """Runs one workflow on an asyncio loop; the state a run accumulates lives here."""
 
     def __init__(
@@ -110,7 +115,7 @@ class _Engine:
         given = {p.name: self.globals[f"workflow.parameters.{p.name}"] for p in self.wf.parameters}
         try:
             inputs = self._bind_inputs(entry, given)
-        except _TaskError as exc:
+        except TaskError as exc:
             self._record_failure(self.name, str(exc))
             return False
         if entry.dag is not None:
@@ -118,23 +123,23 @@ class _Engine:
         else:
             node = Node(self.name, entry.name, entry.name, None)
             self.observer.task_added(node)
-            outcome = await self._run_leaf(entry, inputs, node, _DagRun(self.name, None))
-            if outcome.status is _Status.SUCCEEDED:
+            outcome = await self._run_leaf(entry, inputs, node, DagRun(self.name, None))
+            if outcome.status is NodeStatus.SUCCEEDED:
                 self.top_outputs[entry.name] = outcome.outputs
-        return outcome.status is _Status.SUCCEEDED
+        return outcome.status is NodeStatus.SUCCEEDED
 
     # -- DAGs ------------------------------------------------------------------------------
 
     async def _run_dag(
         self, template: Template, inputs: dict[str, str], node_id: str, top: bool = False
-    ) -> _Outcome:
+    ) -> Outcome:
         """Start tasks as their dependencies complete; stop starting after a failure."""
         slots = asyncio.Semaphore(template.parallelism) if template.parallelism else None
-        dag = _DagRun(node_id, slots)
+        dag = DagRun(node_id, slots)
         scope = self._template_scope(inputs)
         tasks = template.dag or ()
-        schedule = _Schedule(tasks)
-        running: dict[asyncio.Task[_Outcome], DagTask] = {}
+        schedule = Schedule(tasks)
+        running: dict[asyncio.Task[Outcome], DagTask] = {}
         while True:
             if not (dag.failed or self.halted):
                 self._start_ready(schedule, scope, dag, running)
@@ -145,29 +150,29 @@ class _Engine:
                 task = running.pop(finished)
                 outcome = finished.result()
                 schedule.finish(task.name, outcome.status, outcome.outputs)
-                dag.failed = dag.failed or outcome.status not in _OK
+                dag.failed = dag.failed or outcome.status not in OK_STATUSES
         statuses, results = schedule.statuses, schedule.results
         if top:
             self.top_outputs = {
                 task.name: results[task.name]
                 for task in tasks
-                if statuses.get(task.name) in (_Status.SUCCEEDED, _Status.SKIPPED)
+                if statuses.get(task.name) in (NodeStatus.SUCCEEDED, NodeStatus.SKIPPED)
                 and self.wf.templates[task.template].container is not None
             }
-        succeeded = all(statuses.get(task.name) in _OK for task in tasks)
-        return _Outcome(_Status.SUCCEEDED if succeeded else _Status.FAILED)
+        succeeded = all(statuses.get(task.name) in OK_STATUSES for task in tasks)
+        return Outcome(NodeStatus.SUCCEEDED if succeeded else NodeStatus.FAILED)
 
     def _start_ready(
         self,
-        schedule: _Schedule,
+        schedule: Schedule,
         scope: dict[str, str],
-        dag: _DagRun,
-        running: dict[asyncio.Task[_Outcome], DagTask],
+        dag: DagRun,
+        running: dict[asyncio.Task[Outcome], DagTask],
     ) -> None:
         """Start every task whose dependencies are met; omit those that can never be met."""
         while (task := schedule.next_ready()) is not None:
-            if not _readiness(task, schedule.statuses):
-                schedule.finish(task.name, _Status.OMITTED, {})
+            if not readiness(task, schedule.statuses):
+                schedule.finish(task.name, NodeStatus.OMITTED, {})
                 continue
             task_scope = dict(scope)  # plus the outputs its fields read, and only those
             for other in task.reads:
@@ -175,20 +180,20 @@ class _Engine:
                     task_scope[f"tasks.{other}.outputs.parameters.{param}"] = value
             running[asyncio.create_task(self._run_task(task, task_scope, dag))] = task
 
-    async def _run_task(self, task: DagTask, scope: dict[str, str], dag: _DagRun) -> _Outcome:
+    async def _run_task(self, task: DagTask, scope: dict[str, str], dag: DagRun) -> Outcome:
         """One DAG task: a single child node, or one per loop item."""
         template = self.wf.templates[task.template]
         node_id = f"{dag.node_id}.{task.name}"
         try:
             items = self._expand(task, scope)
-        except _TaskError as exc:
+        except TaskError as exc:
             self._record_failure(node_id, str(exc))
-            return _Outcome(_Status.FAILED)
+            return Outcome(NodeStatus.FAILED)
         if items is None:
             node = Node(node_id, task.name, template.name, None)
             return await self._run_child(task, template, scope, node, dag)
         if not items:
-            return _Outcome(_Status.SKIPPED, {o.name: "[]" for o in template.outputs})
+            return Outcome(NodeStatus.SKIPPED, {o.name: "[]" for o in template.outputs})
         outcomes = await asyncio.gather(
             *(
                 self._run_child(
@@ -203,71 +208,72 @@ class _Engine:
         )
         statuses = {outcome.status for outcome in outcomes}
         status = next(
-            (s for s in (_Status.FAILED, _Status.NOT_RUN) if s in statuses), _Status.SUCCEEDED
+            (s for s in (NodeStatus.FAILED, NodeStatus.NOT_RUN) if s in statuses),
+            NodeStatus.SUCCEEDED,
         )
-        return _Outcome(status, _aggregate(template, [o.outputs for o in outcomes]))
+        return Outcome(status, aggregate_outputs(template, [o.outputs for o in outcomes]))
 
     async def _run_child(
-        self, task: DagTask, template: Template, scope: dict[str, str], node: Node, dag: _DagRun
-    ) -> _Outcome:
+        self, task: DagTask, template: Template, scope: dict[str, str], node: Node, dag: DagRun
+    ) -> Outcome:
         """Resolve a child's arguments, then run it inside its DAG's parallelism slot."""
         try:
             arguments = {
-                p.name: _resolve(p.value or "", scope, f"argument {shown(p.name)}")
+                p.name: resolve(p.value or "", scope, f"argument {shown(p.name)}")
                 for p in task.arguments
             }
             inputs = self._bind_inputs(template, arguments)
-        except _TaskError as exc:
+        except TaskError as exc:
             self._record_failure(node.id, str(exc))
-            return _Outcome(_Status.FAILED)
+            return Outcome(NodeStatus.FAILED)
         if template.container is not None:
             self.observer.task_added(node)
         async with dag.slots or contextlib.nullcontext():
             if dag.failed or self.halted:
-                return _Outcome(_Status.NOT_RUN)
+                return Outcome(NodeStatus.NOT_RUN)
             if template.container is not None:
                 return await self._run_leaf(template, inputs, node, dag)
             return await self._run_dag(template, inputs, node.id)
 
-    def _expand(self, task: DagTask, scope: dict[str, str]) -> list[_Item] | None:
+    def _expand(self, task: DagTask, scope: dict[str, str]) -> list[LoopItem] | None:
         """Loop items of a task, or None when it does not loop."""
         if task.with_items is not None:
-            return [_item(_resolve_json(value, scope)) for value in task.with_items]
+            return [loop_item(resolve_json(value, scope)) for value in task.with_items]
         if task.with_param is not None:
-            text = _resolve(task.with_param, scope, "withParam")
+            text = resolve(task.with_param, scope, "withParam")
             try:
                 values = json.loads(text)
             except (ValueError, RecursionError):  # not JSON, or nested past the parser's stack
                 values = None
             if not isinstance(values, list):
-                raise _TaskError(f"withParam is not a JSON list: {shown(text)}")
+                raise TaskError(f"withParam is not a JSON list: {shown(text)}")
             if len(values) > MAX_LOOP_ITEMS:
-                raise _TaskError(f"withParam: {too_many_items(len(values))}")
+                raise TaskError(f"withParam: {too_many_items(len(values))}")
             try:
-                return [_item(value) for value in values]
+                return [loop_item(value) for value in values]
             except RecursionError:
-                raise _TaskError("withParam: an item is nested too deeply") from None
+                raise TaskError("withParam: an item is nested too deeply") from None
         if task.with_sequence is not None:
-            return [_item(value) for value in _sequence(task.with_sequence, scope)]
+            return [loop_item(value) for value in sequence_items(task.with_sequence, scope)]
         return None
 
     # -- containers --------------------------------------------------------------------------
 
     async def _run_leaf(
-        self, template: Template, inputs: dict[str, str], node: Node, dag: _DagRun
-    ) -> _Outcome:
+        self, template: Template, inputs: dict[str, str], node: Node, dag: DagRun
+    ) -> Outcome:
         """Run a container's attempts inside a process slot, within its time limits; report
         to the observer. Each attempt is a pod: it gets fresh emptyDir folders."""
         assert self.process_slots is not None
         async with self.process_slots:
             if dag.failed or self.halted:
-                return _Outcome(_Status.NOT_RUN)
+                return Outcome(NodeStatus.NOT_RUN)
             try:  # resolved only now: queued loop items hold no environment copies
-                limits = _limits(template, self._template_scope(inputs))
+                limits = template_limits(template, self._template_scope(inputs))
                 pod, launch = self.pods.prepare(template, self._template_scope(inputs))
-            except _TaskError as exc:
+            except TaskError as exc:
                 self._record_failure(node.id, str(exc))
-                return _Outcome(_Status.FAILED)
+                return Outcome(NodeStatus.FAILED)
             self.observer.task_started(node)
             clock = asyncio.get_running_loop()
             ends = None if limits.node is None else clock.time() + limits.node
@@ -284,11 +290,11 @@ class _Engine:
                     succeeded, outputs, late, failed = await self._attempt(
                         launch, log_path, limit, f"{limit_name} of template {shown(template.name)}"
                     )
-                except _TaskError as exc:
-                    _note(log_path, str(exc))
+                except TaskError as exc:
+                    note_in_log(log_path, str(exc))
                     break
                 finally:
-                    _remove_tree(pod)
+                    remove_tree(pod)
                     pod = None
                 if succeeded or self.halted or (late and limit_name == limits.node_text):
                     break
@@ -296,48 +302,50 @@ class _Engine:
                 if retry is not None and attempt + 1 < limits.attempts:
                     refusal = retry_refusal(retry.policy, retry.expression, failed)
                     if refusal:
-                        _note(log_path, f"not retried: {refusal}")
+                        note_in_log(log_path, f"not retried: {refusal}")
                         break
                 if ends is not None and clock.time() >= ends and attempt + 1 < limits.attempts:
-                    _note(log_path, f"not retried: {limits.node_text} has passed")
+                    note_in_log(log_path, f"not retried: {limits.node_text} has passed")
                     break
         self.observer.task_finished(node, succeeded, outputs)
         if not succeeded:
-            self._record_failure(node.id, _tail(log_path))
-            return _Outcome(_Status.FAILED)
-        return _Outcome(_Status.SUCCEEDED, outputs)
+            self._record_failure(node.id, log_tail(log_path))
+            return Outcome(NodeStatus.FAILED)
+        return Outcome(NodeStatus.SUCCEEDED, outputs)
 
     async def _attempt(
-        self, launch: _Launch, log_path: Path, limit: float | None, limit_name: str
+        self, launch: Launch, log_path: Path, limit: float | None, limit_name: str
     ) -> tuple[bool, dict[str, str], bool, Attempt]:
         """One process: run it with output to `log_path`, at most `limit` seconds, then read
         its output parameters. The third value says whether it was stopped at `limit`; the
         fourth is the attempt as Argo's retry variables would describe it, were it failed."""
         if limit is not None and limit <= 0:  # as Argo, which creates no pod then
-            _note(log_path, f"failed: {limit_name} passed before the attempt could start")
+            note_in_log(log_path, f"failed: {limit_name} passed before the attempt could start")
             return False, {}, True, Attempt("Failed", "-1")
         with log_path.open("wb") as log:
             code, late = await self.launcher.run(launch, log, limit)
-        failed = _failed_attempt(code)
+        failed = failed_attempt(code)
         if late:
-            _note(
+            note_in_log(
                 log_path,
                 f"failed: exceeded {limit_name}; its process group got SIGTERM"
                 f" (SIGKILL {KILL_GRACE_SECONDS:g} s later)",
             )
             return False, {}, True, failed
         if self.deadline_passed is not None and code != 0:
-            _note(log_path, f"stopped: the run exceeded its deadline ({self.deadline_passed})")
+            note_in_log(
+                log_path, f"stopped: the run exceeded its deadline ({self.deadline_passed})"
+            )
             return False, {}, False, failed
         if code is None:
             return False, {}, False, failed
         if code != 0:
-            _note(log_path, f"failed: {_exit_reason(code)}")
+            note_in_log(log_path, f"failed: {exit_reason(code)}")
             return False, {}, False, failed
         try:
-            return True, _read_outputs(launch), False, failed
-        except _TaskError as exc:
-            _note(log_path, str(exc))
+            return True, read_outputs(launch), False, failed
+        except TaskError as exc:
+            note_in_log(log_path, str(exc))
             return False, {}, False, Attempt("Error", "0")  # as Argo's failed wait container
 
     # -- interrupts and deadlines --------------------------------------------------------------
@@ -379,7 +387,7 @@ class _Engine:
         """Argument, else the input's own value/default (workflow variables resolved)."""
         inputs: dict[str, str] = {}
         for param in template.inputs:
-            inputs[param.name] = _input_value(param, given, self.globals)
+            inputs[param.name] = input_value(param, given, self.globals)
         return inputs
 
     def _record_failure(self, node_id: str, log: str) -> None:

@@ -17,12 +17,24 @@ from typing import Any
 
 from workflows.local_model import Node
 
+__all__ = [
+    "FAILURE_LOG_LINES",
+    "RUN_FOLDER_LOCK",
+    "RUN_FOLDER_PREFIX",
+    "attempt_log",
+    "log_tail",
+    "note_in_log",
+    "remove_tree",
+    "run_folder",
+    "safe_name",
+]
+
 FAILURE_LOG_LINES = 20
 RUN_FOLDER_PREFIX = "ttg-volumes-"  # in the temp folder: a run's emptyDir folders
 RUN_FOLDER_LOCK = ".ttg-volumes.lock"
 
 
-def _run_folder(name: str) -> tuple[Path, int]:
+def run_folder(name: str) -> tuple[Path, int]:
     """The run's private folder for its attempts' emptyDir folders, in the temp folder, and
     a lock on it held while the run lives. Folders of runs that died without removing theirs
     (SIGKILL) go first: their lock is free (and a minute old, so that a run that has made its
@@ -37,21 +49,21 @@ def _run_folder(name: str) -> tuple[Path, int]:
             try:
                 if time.time() - os.fstat(lock).st_mtime > 60:
                     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # OSError: a live run's
-                    _remove_tree(stale)
+                    remove_tree(stale)
             finally:
                 os.close(lock)
-    folder = Path(tempfile.mkdtemp(prefix=f"{RUN_FOLDER_PREFIX}{_safe_name(name)}."))
+    folder = Path(tempfile.mkdtemp(prefix=f"{RUN_FOLDER_PREFIX}{safe_name(name)}."))
     lock = os.open(folder / RUN_FOLDER_LOCK, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     fcntl.flock(lock, fcntl.LOCK_EX)
     return folder, lock
 
 
-def _safe_name(name: str) -> str:
+def safe_name(name: str) -> str:
     """A workflow name made fit to start a file name (it is the user's: it may hold '/')."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:60]
 
 
-def _remove_tree(path: Path | None) -> None:
+def remove_tree(path: Path | None) -> None:
     """Remove a folder a task wrote, even where it took away its own permissions."""
     if path is None:
         return
@@ -69,12 +81,12 @@ def _remove_tree(path: Path | None) -> None:
     shutil.rmtree(path, onerror=retry)
 
 
-def _note(log_path: Path, message: str) -> None:
+def note_in_log(log_path: Path, message: str) -> None:
     with log_path.open("a", encoding="utf-8") as log:
         log.write(f"[local executor] {message}\n")
 
 
-def _tail(log_path: Path) -> str:
+def log_tail(log_path: Path) -> str:
     try:
         lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:

@@ -1,5 +1,9 @@
 """How the local executor starts a task's process and ends it: the `Launcher`, and the
-process-group signals a pod's end or deadline means (SIGTERM, then SIGKILL, as the kubelet)."""
+process-group signals a pod's end or deadline means (SIGTERM, then SIGKILL, as the kubelet).
+
+A pod's termination, as the kubelet does it:
+https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from workflows.local_files import _note
-from workflows.local_model import _Launch
+from workflows.local_files import note_in_log
+from workflows.local_model import Launch
 from workflows.manifest import (
     Workflow,
     shown,
@@ -21,12 +25,22 @@ from workflows.manifest import (
 from workflows.retries import Attempt
 from workflows.warm import WarmInterpreter, WarmStartError, WarmTask, discard, eligible, launch
 
+__all__ = [
+    "KILL_GRACE_SECONDS",
+    "PYTHON_COMMANDS",
+    "SIGNALLED_EXIT_CODE",
+    "Launcher",
+    "exit_reason",
+    "failed_attempt",
+    "python_modules",
+]
+
 KILL_GRACE_SECONDS = 3.0
 SIGNALLED_EXIT_CODE = "137"  # Argo's emissary reports a process killed by any signal as 137
 PYTHON_COMMANDS = frozenset({"python", "python3"})
 
 
-def _python_modules(workflow: Workflow) -> set[str]:
+def python_modules(workflow: Workflow) -> set[str]:
     """The modules the workflow's containers run with `python -m`, to preload."""
     modules = set()
     for template in workflow.templates.values():
@@ -94,7 +108,7 @@ class Launcher:
         self._warm_process: subprocess.Popen[bytes] | None = None
 
     async def run(
-        self, launch: _Launch, log: IO[bytes], limit: float | None
+        self, launch: Launch, log: IO[bytes], limit: float | None
     ) -> tuple[int | None, bool]:
         """Start the process in its own session (so it can be killed as a group); wait for
         it, at most `limit` seconds (see `_bounded`). When it exits, what it left running in
@@ -161,7 +175,9 @@ class Launcher:
             self.warm_pids.discard(task.pid)
         _kill_group(task.pid, signal.SIGKILL)  # what it left running; or itself, unwatched
         if code is None and not late:  # nobody can report on it now
-            _note(log, "the warm interpreter stopped; the task was killed, its status unknown")
+            note_in_log(
+                log, "the warm interpreter stopped; the task was killed, its status unknown"
+            )
         return code, late
 
     def stop(self) -> None:
@@ -186,7 +202,7 @@ class Launcher:
                 await interpreter.close()
 
 
-def _failed_attempt(code: int | None) -> Attempt:
+def failed_attempt(code: int | None) -> Attempt:
     """A failed attempt that ended with exit status `code` (None: none known), as Argo's
     ``lastRetry.status`` and ``lastRetry.exitCode`` would say."""
     if code is None:  # it never started, or nobody saw it end: a lost pod
@@ -194,7 +210,7 @@ def _failed_attempt(code: int | None) -> Attempt:
     return Attempt("Failed", str(code) if code >= 0 else SIGNALLED_EXIT_CODE)
 
 
-def _exit_reason(code: int) -> str:
+def exit_reason(code: int) -> str:
     if code >= 0:
         return f"exit code {code}"
     try:

@@ -15,6 +15,23 @@ from workflows.manifest import (
     DagTask,
 )
 
+__all__ = [
+    "OK_STATUSES",
+    "DagRun",
+    "ExecutionObserver",
+    "ExecutionResult",
+    "Launch",
+    "Limits",
+    "LoopItem",
+    "NoObserver",
+    "Node",
+    "NodeStatus",
+    "Outcome",
+    "Schedule",
+    "TaskError",
+    "readiness",
+]
+
 
 @dataclass(frozen=True)
 class Node:
@@ -57,7 +74,7 @@ class ExecutionResult:
     deadline: str | None = None  # the run's deadline that stopped it, e.g. "--timeout 60s"
 
 
-class _NoObserver:
+class NoObserver:
     def task_added(self, node: Node) -> None:
         pass
 
@@ -68,7 +85,7 @@ class _NoObserver:
         pass
 
 
-class _Status(Enum):
+class NodeStatus(Enum):
     SUCCEEDED = "Succeeded"
     SKIPPED = "Skipped"  # a loop with no items
     OMITTED = "Omitted"  # its dependencies can no longer be met
@@ -76,17 +93,17 @@ class _Status(Enum):
     NOT_RUN = "NotRun"  # stopped before it started: fail-fast or interrupt
 
 
-_OK = frozenset({_Status.SUCCEEDED, _Status.SKIPPED, _Status.OMITTED})
+OK_STATUSES = frozenset({NodeStatus.SUCCEEDED, NodeStatus.SKIPPED, NodeStatus.OMITTED})
 
 
 @dataclass(frozen=True)
-class _Outcome:
-    status: _Status
+class Outcome:
+    status: NodeStatus
     outputs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
-class _DagRun:
+class DagRun:
     """One running DAG node: its children's slots, and whether fail-fast has tripped."""
 
     node_id: str
@@ -95,7 +112,7 @@ class _DagRun:
 
 
 @dataclass(frozen=True)
-class _Item:
+class LoopItem:
     """One loop item: its variables, and how Argo shows it in the node name."""
 
     value: str
@@ -104,7 +121,7 @@ class _Item:
 
 
 @dataclass(frozen=True)
-class _Launch:
+class Launch:
     """A container with every variable resolved: what one attempt runs."""
 
     argv: tuple[str, ...]
@@ -114,7 +131,7 @@ class _Launch:
 
 
 @dataclass(frozen=True)
-class _Limits:
+class Limits:
     """How often a container node may run and for how long (seconds; None: no limit)."""
 
     attempts: int
@@ -124,18 +141,18 @@ class _Limits:
     node_text: str
 
 
-class _TaskError(Exception):
+class TaskError(Exception):
     """A task that fails before its process can run (e.g. a withParam that is not a list)."""
 
 
-class _Schedule:
+class Schedule:
     """A DAG's tasks as they become ready. Each waits on a count of unfinished dependencies,
     so a DAG of n tasks costs O(n) bookkeeping in all, whatever its shape (a chain of
     thousands included); ready tasks start in manifest order."""
 
     def __init__(self, tasks: tuple[DagTask, ...]) -> None:
         self.tasks = tasks
-        self.statuses: dict[str, _Status] = {}
+        self.statuses: dict[str, NodeStatus] = {}
         self.results: dict[str, dict[str, str]] = {}
         self._index = {task.name: i for i, task in enumerate(tasks)}
         self._unfinished: dict[str, int] = {}
@@ -152,7 +169,7 @@ class _Schedule:
     def next_ready(self) -> DagTask | None:
         return self.tasks[heapq.heappop(self._ready)] if self._ready else None
 
-    def finish(self, name: str, status: _Status, outputs: dict[str, str]) -> None:
+    def finish(self, name: str, status: NodeStatus, outputs: dict[str, str]) -> None:
         self.statuses[name] = status
         self.results[name] = outputs
         for dependant in self._dependants.get(name, ()):
@@ -161,14 +178,15 @@ class _Schedule:
                 heapq.heappush(self._ready, self._index[dependant])
 
 
-def _readiness(task: DagTask, statuses: Mapping[str, _Status]) -> bool | None:
+def readiness(task: DagTask, statuses: Mapping[str, NodeStatus]) -> bool | None:
     """None: a dependency is still pending; True: all met; False: can never be met."""
     if any(dep.task not in statuses for dep in task.depends):
         return None
     for dep in task.depends:
         status = statuses[dep.task]
         if not (
-            status is _Status.SUCCEEDED or (status is _Status.SKIPPED and not dep.succeeded_only)
+            status is NodeStatus.SUCCEEDED
+            or (status is NodeStatus.SKIPPED and not dep.succeeded_only)
         ):
             return False
     return True

@@ -1,6 +1,9 @@
 """Each attempt's pod as its container sees it: fresh emptyDir folders inside the run's
 private folder, and its command, working folder, environment and output files with every
-variable resolved (the `_Launch` the launcher starts)."""
+variable resolved (the `Launch` the launcher starts).
+
+Kubernetes' emptyDir: https://kubernetes.io/docs/concepts/storage/volumes/#emptydir
+"""
 
 from __future__ import annotations
 
@@ -9,16 +12,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from workflows.local_files import _remove_tree, _run_folder
+from workflows.local_files import remove_tree, run_folder
 from workflows.local_launch import PYTHON_COMMANDS
-from workflows.local_model import _Launch, _TaskError
-from workflows.local_values import _resolve
+from workflows.local_model import Launch, TaskError
+from workflows.local_values import resolve
 from workflows.manifest import (
     Container,
     Template,
     secret_variable,
     substitute,
 )
+
+__all__ = ["Pods"]
 
 
 class Pods:
@@ -28,17 +33,17 @@ class Pods:
         self.name = name
         self.globals = globals_
         self.volumes: Path | None = None  # the run's private folder of emptyDir folders
-        self.volumes_lock: int | None = None  # held while the run lives (`_run_folder`)
+        self.volumes_lock: int | None = None  # held while the run lives (`run_folder`)
 
-    def prepare(self, template: Template, scope: dict[str, str]) -> tuple[Path | None, _Launch]:
+    def prepare(self, template: Template, scope: dict[str, str]) -> tuple[Path | None, Launch]:
         """One attempt's emptyDir folders (None: it mounts none) and what it runs."""
         container = template.container
         assert container is not None
         pod, paths = self._pod(container)
         try:
             return pod, self._launch(template, scope, pod, paths)
-        except _TaskError:
-            _remove_tree(pod)
+        except TaskError:
+            remove_tree(pod)
             raise
 
     def _pod(self, container: Container) -> tuple[Path | None, dict[str, str]]:
@@ -49,7 +54,7 @@ class Pods:
             return None, {}
         try:
             if self.volumes is None:
-                self.volumes, self.volumes_lock = _run_folder(self.name)
+                self.volumes, self.volumes_lock = run_folder(self.name)
             pod = Path(tempfile.mkdtemp(prefix="pod-", dir=self.volumes))
             folders = {
                 name: f"volume-{i}"
@@ -61,36 +66,36 @@ class Pods:
                 folder.mkdir(mode=0o700, parents=True, exist_ok=True)
                 paths[mount.path] = str(folder)
         except OSError as exc:
-            raise _TaskError(f"cannot make the emptyDir folders: {exc}") from None
+            raise TaskError(f"cannot make the emptyDir folders: {exc}") from None
         return pod, paths
 
     def _launch(
         self, template: Template, scope: dict[str, str], pod: Path | None, paths: dict[str, str]
-    ) -> _Launch:
+    ) -> Launch:
         container = template.container
         assert container is not None
         argv = [
-            _resolve(arg, scope, "command", paths) for arg in (*container.command, *container.args)
+            resolve(arg, scope, "command", paths) for arg in (*container.command, *container.args)
         ]
         if argv[0] in PYTHON_COMMANDS:
             argv[0] = sys.executable
         cwd = Path.cwd()
         if container.working_dir is not None:
-            cwd = cwd / _resolve(container.working_dir, scope, "workingDir", paths)
+            cwd = cwd / resolve(container.working_dir, scope, "workingDir", paths)
             if pod is not None and cwd.is_relative_to(pod):  # the runtime makes it, in a pod
                 try:
                     cwd.mkdir(mode=0o700, parents=True, exist_ok=True)
                 except OSError as exc:
-                    raise _TaskError(f"workingDir: cannot make {cwd}: {exc.strerror}") from None
+                    raise TaskError(f"workingDir: cannot make {cwd}: {exc.strerror}") from None
         outputs = tuple(
             (
                 o.name,
-                cwd / _resolve(o.path, scope, o.name, paths),
-                None if o.default is None else _resolve(o.default, scope, o.name),
+                cwd / resolve(o.path, scope, o.name, paths),
+                None if o.default is None else resolve(o.default, scope, o.name),
             )
             for o in template.outputs
         )
-        return _Launch(tuple(argv), self._environment(container, scope, paths), cwd, outputs)
+        return Launch(tuple(argv), self._environment(container, scope, paths), cwd, outputs)
 
     def _environment(
         self, container: Container, scope: dict[str, str], paths: dict[str, str]
@@ -98,16 +103,16 @@ class Pods:
         env = dict(os.environ)
         for var in container.env:
             if var.secret is None:
-                env[var.name] = _resolve(var.value, scope, var.name, paths)
+                env[var.name] = resolve(var.value, scope, var.name, paths)
                 continue
             variable = secret_variable(substitute(var.secret.key, self.globals))
             if variable in os.environ:
                 env[var.name] = os.environ[variable]
             elif not var.secret.optional:
-                raise _TaskError(f"env {var.name}: environment variable {variable} is unset")
+                raise TaskError(f"env {var.name}: environment variable {variable} is unset")
         return env
 
     def close(self) -> None:
-        _remove_tree(self.volumes)
+        remove_tree(self.volumes)
         if self.volumes_lock is not None:
             os.close(self.volumes_lock)

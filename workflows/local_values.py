@@ -1,5 +1,10 @@
 """Values a task resolves at run time: its variables substituted, loop items and sequences
-expanded as Argo expands them, its limits and attempts, and its outputs read and aggregated."""
+expanded as Argo expands them, its limits and attempts, and its outputs read and aggregated.
+
+Argo's loops and output parameters:
+https://argo-workflows.readthedocs.io/en/latest/walk-through/loops/
+https://argo-workflows.readthedocs.io/en/latest/walk-through/output-parameters/
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from workflows.local_model import _Item, _Launch, _Limits, _TaskError
+from workflows.local_model import Launch, Limits, LoopItem, TaskError
 from workflows.manifest import (
     MAX_LOOP_ITEMS,
     Parameter,
@@ -22,8 +27,22 @@ from workflows.manifest import (
     too_many_items,
 )
 
+__all__ = [
+    "MAX_FORMAT_WIDTH",
+    "aggregate_outputs",
+    "input_value",
+    "loop_item",
+    "read_outputs",
+    "resolve",
+    "resolve_json",
+    "sequence_format",
+    "sequence_items",
+    "sequence_numbers",
+    "template_limits",
+]
 
-def _resolve(
+
+def resolve(
     text: str, scope: Mapping[str, str], what: str, paths: Mapping[str, str] | None = None
 ) -> str:
     """`text` with its variables substituted and, with `paths`, the emptyDir paths it writes
@@ -31,51 +50,51 @@ def _resolve(
     try:
         return substitute(text, scope, paths)
     except UnresolvedError as exc:
-        raise _TaskError(f"{what}: cannot resolve {shown('{{' + exc.args[0] + '}}')}") from None
+        raise TaskError(f"{what}: cannot resolve {shown('{{' + exc.args[0] + '}}')}") from None
 
 
-def _limits(template: Template, scope: Mapping[str, str]) -> _Limits:
+def template_limits(template: Template, scope: Mapping[str, str]) -> Limits:
     """A container node's attempts and time limits, its variables resolved."""
     per_attempt = node = None
     per_attempt_text = node_text = ""
     if template.deadline is not None:
-        text = _resolve(template.deadline, scope, "activeDeadlineSeconds").strip()
+        text = resolve(template.deadline, scope, "activeDeadlineSeconds").strip()
         if not re.fullmatch(r"[-+]?[0-9]{1,12}", text) or int(text) <= 0:
-            raise _TaskError(
+            raise TaskError(
                 f"activeDeadlineSeconds: expected a positive number of seconds, got {shown(text)}"
             )
         per_attempt = float(int(text))
         per_attempt_text = f"activeDeadlineSeconds {int(text)} (each attempt)"
     if template.timeout is not None:
-        text = _resolve(template.timeout, scope, "timeout").strip()
+        text = resolve(template.timeout, scope, "timeout").strip()
         try:
             node = parse_duration(text)
         except ValueError as exc:
-            raise _TaskError(f"timeout: {exc}") from None
+            raise TaskError(f"timeout: {exc}") from None
         node_text = f"timeout {text} (every attempt included)"
-    return _Limits(_attempts(template, scope), per_attempt, node, per_attempt_text, node_text)
+    return Limits(_attempts(template, scope), per_attempt, node, per_attempt_text, node_text)
 
 
-def _resolve_json(value: Any, scope: Mapping[str, str]) -> Any:
+def resolve_json(value: Any, scope: Mapping[str, str]) -> Any:
     """Substitute variables in every string of a withItems item."""
     if isinstance(value, str):
-        return _resolve(value, scope, "withItems")
+        return resolve(value, scope, "withItems")
     if isinstance(value, dict):
-        return {key: _resolve_json(inner, scope) for key, inner in value.items()}
+        return {key: resolve_json(inner, scope) for key, inner in value.items()}
     if isinstance(value, list):
-        return [_resolve_json(inner, scope) for inner in value]
+        return [resolve_json(inner, scope) for inner in value]
     return value
 
 
-def _input_value(param: Parameter, given: Mapping[str, str], scope: Mapping[str, str]) -> str:
+def input_value(param: Parameter, given: Mapping[str, str], scope: Mapping[str, str]) -> str:
     if param.name in given:
         return given[param.name]
     if param.value is None:
-        raise _TaskError(f"input parameter {shown(param.name)} was not supplied")
-    return _resolve(param.value, scope, param.name)
+        raise TaskError(f"input parameter {shown(param.name)} was not supplied")
+    return resolve(param.value, scope, param.name)
 
 
-def _item(value: Any) -> _Item:
+def loop_item(value: Any) -> LoopItem:
     """Argo's loop item: ``{{item}}``, ``{{item.KEY}}``, and its part of the node name."""
     text = scalar_text(value)
     variables = {"item": text}
@@ -83,49 +102,48 @@ def _item(value: Any) -> _Item:
     if isinstance(value, dict):
         variables.update({f"item.{key}": scalar_text(inner) for key, inner in value.items()})
         label = ",".join(sorted(f"{key}:{scalar_text(inner)}" for key, inner in value.items()))
-    return _Item(text, label, variables)
+    return LoopItem(text, label, variables)
 
 
-def _sequence(seq: Sequence, scope: Mapping[str, str]) -> list[str]:
+def sequence_items(seq: Sequence, scope: Mapping[str, str]) -> list[str]:
     """``withSequence`` as Argo expands it: inclusive, counting down when end < start. Its
     size is checked before a single number exists."""
-    numbers = _sequence_numbers(seq, scope)
-    fmt = _sequence_format(seq, scope)
+    numbers = sequence_numbers(seq, scope)
+    fmt = sequence_format(seq, scope)
     try:
         return [fmt % n for n in numbers]
     except (TypeError, ValueError) as exc:
-        raise _TaskError(f"withSequence.format: {shown(fmt)}: {exc}") from None
+        raise TaskError(f"withSequence.format: {shown(fmt)}: {exc}") from None
 
 
-def _sequence_numbers(seq: Sequence, scope: Mapping[str, str]) -> range:
+def sequence_numbers(seq: Sequence, scope: Mapping[str, str]) -> range:
     """The numbers of a withSequence, lazily, once their count is known to be in bounds."""
     start = _integer(seq.start or "0", scope, "withSequence.start")
     if seq.count is not None:
         count = _integer(seq.count, scope, "withSequence.count")
         if count < 0:
-            raise _TaskError(f"withSequence.count: {count} is negative")
+            raise TaskError(f"withSequence.count: {count} is negative")
         if count > MAX_LOOP_ITEMS:
-            raise _TaskError(f"withSequence.count: {too_many_items(count)}")
+            raise TaskError(f"withSequence.count: {too_many_items(count)}")
         return range(start, start + count)
     end = _integer(seq.end or "0", scope, "withSequence.end")
     if abs(end - start) + 1 > MAX_LOOP_ITEMS:
-        raise _TaskError(f"withSequence.end: {too_many_items(abs(end - start) + 1)}")
+        raise TaskError(f"withSequence.end: {too_many_items(abs(end - start) + 1)}")
     step = 1 if end >= start else -1
     return range(start, end + step, step)
 
 
 _FORMAT_WIDTH = re.compile(r"%[-+ #0]*([0-9]*)(?:\.([0-9]*))?")
-_FORMAT_WIDTH = re.compile(r"%[-+ #0]*([0-9]*)(?:\.([0-9]*))?")
 MAX_FORMAT_WIDTH = 1000  # of one withSequence number: "%01000000000d" would be a 1 GB item
 
 
-def _sequence_format(seq: Sequence, scope: Mapping[str, str]) -> str:
-    fmt = _resolve(seq.format, scope, "withSequence.format") if seq.format else "%d"
+def sequence_format(seq: Sequence, scope: Mapping[str, str]) -> str:
+    fmt = resolve(seq.format, scope, "withSequence.format") if seq.format else "%d"
     for width, precision in _FORMAT_WIDTH.findall(fmt):
         if any(
             len(digits) > 4 or int(digits or 0) > MAX_FORMAT_WIDTH for digits in (width, precision)
         ):
-            raise _TaskError(
+            raise TaskError(
                 f"withSequence.format: {shown(fmt)} pads a number to more than"
                 f" {MAX_FORMAT_WIDTH} characters"
             )
@@ -133,11 +151,11 @@ def _sequence_format(seq: Sequence, scope: Mapping[str, str]) -> str:
 
 
 def _integer(text: str, scope: Mapping[str, str], what: str) -> int:
-    value = _resolve(text, scope, what).strip()
+    value = resolve(text, scope, what).strip()
     if not re.fullmatch(r"[-+]?[0-9]+", value):
-        raise _TaskError(f"{what}: expected an integer, got {shown(value)}")
+        raise TaskError(f"{what}: expected an integer, got {shown(value)}")
     if len(value) > 100:  # no loop is that long; and int() stops at 4,300 digits
-        raise _TaskError(f"{what}: {shown(value)} is too large")
+        raise TaskError(f"{what}: {shown(value)} is too large")
     return int(value)
 
 
@@ -146,20 +164,20 @@ def _attempts(template: Template, scope: Mapping[str, str]) -> int:
     retry = template.retry
     if retry is None:
         return 1
-    limit = _resolve(retry.limit, scope, "retryStrategy.limit")
+    limit = resolve(retry.limit, scope, "retryStrategy.limit")
     if not re.fullmatch(r"[0-9]{1,9}", limit):  # Argo's is an int32
-        raise _TaskError(f"retryStrategy.limit is not a non-negative integer: {shown(limit)}")
+        raise TaskError(f"retryStrategy.limit is not a non-negative integer: {shown(limit)}")
     return 1 + int(limit)
 
 
-def _read_outputs(launch: _Launch) -> dict[str, str]:
+def read_outputs(launch: Launch) -> dict[str, str]:
     outputs: dict[str, str] = {}
     for name, path, default in launch.outputs:
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
             if default is None:
-                raise _TaskError(
+                raise TaskError(
                     f"output parameter {shown(name)}: cannot read {path}: {exc.strerror}"
                 ) from None
             text = default
@@ -167,7 +185,7 @@ def _read_outputs(launch: _Launch) -> dict[str, str]:
     return outputs
 
 
-def _aggregate(template: Template, outputs: list[dict[str, str]]) -> dict[str, str]:
+def aggregate_outputs(template: Template, outputs: list[dict[str, str]]) -> dict[str, str]:
     """Argo's aggregated outputs of a loop: one JSON list per output parameter."""
     aggregated: dict[str, str] = {}
     for param in template.outputs:

@@ -1,19 +1,10 @@
 """`results --plot`: draw what fits a run's parameter space, in bounded memory.
 
-- two or more grid axes with several points: a heatmap of the objective over the two with the
-  most points, every other axis (and random draw) reduced to the best value per cell;
-- one such axis: a line of the best value at each of its points;
-- otherwise (only random axes): a histogram of the objective.
-
-The best point is marked on each. Rows whose objective is NaN or null are never the best: a
-cell (or point) where no row has a number is drawn as missing — grey, masked, never a colour
-— and the colour scale spans the numbers only; the histogram counts the finite rows and says
-how many it left out. A sweep may have billions of rows, so the result is never
-loaded whole: only `param_id` and the plotted column are read, one row group at a time, and
-each batch is folded into a grid as large as the plotted axes (cell indices come from
-`param_id` by the same mixed-radix arithmetic that made the rows: exact, no float matching).
-What to draw and its data (numpy, pyarrow) are workflows/plot_data.py; this module draws.
-matplotlib is an optional extra, imported only here and only when a plot is asked for.
+A heatmap of the objective over the two grid axes with the most points (every other axis
+reduced to the best value per cell), a line for one such axis, else a histogram; the best
+point marked, cells with no finite objective drawn as missing. The data, read one row group
+at a time, is workflows/plot_data.py; this module draws. matplotlib is an optional extra,
+imported only here and only when a plot is asked for.
 """
 
 from __future__ import annotations

@@ -1,33 +1,10 @@
 """Which failed attempts a ``retryStrategy`` retries: its policy AND its expression, as Argo's.
 
-Argo v4.1.2 decides after each failed attempt (workflow/controller/operator.go,
-``processNodeRetries``): the policy must allow the attempt's status (``Always``: Failed and
-Error; ``OnFailure``: Failed; ``OnError``: Error; ``OnTransientError``: a transient
-Kubernetes error, which never happens locally), a retry must be left, and ``expression``, an
-`expr <https://expr-lang.org>`_ expression over the ``lastRetry.*`` variables, must be true.
-Without a policy it is ``Always`` when there is an expression, else ``OnFailure``
-(``RetryStrategy.RetryPolicyActual``).
-
-The local executor evaluates a small subset of expr, enough for what TTG renders
-(workflows/build.py, `retry_expression`) and for Argo's documented examples on exit codes and
-statuses:
-
-- ``lastRetry.exitCode``: text, as in Argo, where it is "-1" when the attempt left none;
-  ``lastRetry.status``: "Failed" or "Error" (`Attempt` says which an attempt is);
-- text literals in single or double quotes (no escapes), integers, ``true``, ``false``, and
-  lists of literals ``["2", "3"]``;
-- ``asInt(text)``;
-- ``==`` and ``!=`` between two values of one type, ``<`` ``<=`` ``>`` ``>=`` between
-  integers, ``in`` and ``not in`` a list; ``!``, ``&&``, ``||`` and parentheses, with expr's
-  precedence (``!`` binds tightest, then comparisons, then ``&&``, then ``||``).
-
-Anything else is refused in one line naming it when the manifest is parsed, so before any task
-starts: other variables (``lastRetry.message``, ``lastRetry.duration``, ``retries``), other
-functions and operators, ``{{...}}`` substitutions. So is what expr accepts but can only be a
-mistake: text compared with a number (``lastRetry.exitCode == 3`` is always false, the exit
-code being text), ``!`` applied to text (``!a in b`` is ``(!a) in b``), a chain of comparisons,
-``asInt`` of text that is no integer (an evaluation error, which Argo turns into a failed
-node). Every accepted expression therefore evaluates without error.
+Argo decides after each failed attempt (operator.go, ``processNodeRetries``): the policy must
+allow the attempt's status, a retry must be left, and ``expression`` must be true. The subset
+of expr evaluated here, and what it refuses before any task starts: workflows/retry_expr.py
+and docs/local-executor.md#retries-the-policy-and-the-expression.
+Argo's definition: https://argo-workflows.readthedocs.io/en/latest/retries/
 """
 
 from __future__ import annotations

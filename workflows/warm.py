@@ -1,26 +1,10 @@
 """A warm interpreter that forks the local executor's `python -m MODULE` tasks.
 
-A task process spends ~0.2 s starting Python and importing numpy and pyarrow before it does
-anything; for a shard of a million rows that is as long as the work, and a sweep of
-thousands of small shards on one machine would spend most of its time there. So the executor
-starts this server once per run: it imports those libraries and then forks one child per
-task. A child starts a new session (so it can be signalled as a group, like any task), points
-stdin at /dev/null and stdout and stderr at the task's log, takes the task's environment and
-working directory, and runs the module as `python -m` does (`runpy`, as `__main__`, the
-working directory first on `sys.path`), exiting through the normal interpreter shutdown. The
-server reaps its children and reports each one's exit status.
-
-The protocol is one JSON object per line: requests on the server's stdin, replies and exits
-on its stdout. Nothing here imports hera; the server runs in a process of its own.
-
-A forked task is stopped like any other, by the executor: at its deadline, the run's, or an
-interrupt, its process group gets SIGTERM and, 3 s later, SIGKILL; the server only reports
-the exit. It replies with a child's pid once the child leads its own group (`_await_session`).
-
-What a forked task shares with the server: modules imported before the fork (numpy, pyarrow,
-and the dependencies of the TTG steps), so a variable those libraries read when imported
-(thread counts, allocators) cannot be changed per task. The executor therefore starts such
-tasks the ordinary way (see `eligible`), and `TTG_WARM_START=0` turns this off altogether.
+Starting Python and importing numpy and pyarrow costs a task ~0.2 s, as long as the work of
+a small shard; this server imports them once per run and forks one child per task, which
+runs the module as `python -m` does in a session of its own. One JSON object per line: requests
+on its stdin, replies and exits on its stdout. What a fork shares, what it does not, and the
+measurement that keeps it: docs/local-executor.md#warm-starts.
 """
 
 from __future__ import annotations

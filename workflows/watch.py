@@ -1,4 +1,7 @@
-"""Follow a run on the Argo Server on the same progress display as a local `run`."""
+"""Follow a run on the Argo Server on the same progress display as a local `run`.
+
+The Argo Server's API: https://argo-workflows.readthedocs.io/en/latest/rest-api/
+"""
 
 from __future__ import annotations
 

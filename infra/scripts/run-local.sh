@@ -38,7 +38,7 @@ cd "$TTG_ROOT"
 spec_json="$("$python" -c 'import sys
 from steps.spec import SpecError, load_spec
 try:
-    print(load_spec(sys.argv[1]).with_shards(int(sys.argv[2])).to_json())
+    print(load_spec(sys.argv[1]).with_fields(shards=int(sys.argv[2])).to_json())
 except (SpecError, ValueError) as exc:
     sys.exit(f"error: {exc}")' "$spec_file" "$TOTAL_WORKERS")"
 name="$("$python" -c 'import json, sys; print(json.loads(sys.argv[1])["name"])' "$spec_json")"

@@ -1,29 +1,10 @@
 """Parse an Argo Workflow manifest and check it against the subset the local executor runs.
 
-`exec` is a local Argo for a subset, so it must refuse what it cannot run faithfully *before*
-any task starts, with one line naming the exact place, e.g.
-``spec.templates[1].script: not supported by the local executor``. Everything is therefore
-checked once, here: the shape of every object (parse.py, parse_dag.py, against limits.py),
-template and dependency references, cycles, and every ``{{...}}`` variable against the scope
-it is used in (check.py). What passes becomes the small frozen dataclasses of model.py that
-`workflows.local` runs without further checks. load.py reads the text, within bounds.
-
-Supported variables (whitespace inside the braces allowed, as in Argo):
-``{{workflow.name}}``, ``{{workflow.parameters.NAME}}``, ``{{inputs.parameters.NAME}}``,
-``{{item}}``, ``{{item.KEY}}``, ``{{tasks.NAME.outputs.parameters.P}}``.
-
-Cluster-only settings with no local effect are accepted and ignored; `IGNORED` (limits.py)
-lists them and is the one place to extend. Variables inside ignored settings are neither
-evaluated nor checked: they never reach a local process (template metrics use ``{{status}}``).
-
-A manifest is untrusted input, so everything about it is bounded before it is walked, and a
-refusal echoes at most a short excerpt of a user's value (`shown`): the text (1.5 MiB, the
-most etcd stores in one object), the values once YAML aliases are expanded (an alias bomb of
-a few hundred bytes can stand for 10^9 of them; a self-referencing alias for infinitely many),
-their nesting (100 levels), loops (100,000 items: ten times the 10,000 shards a sweep may have)
-and template calls (99 templates deep, as Argo's controller, which fails a node at stack
-depth 100). Every walk of the model is iterative, so none of these can exhaust the stack.
-
+`exec` must refuse what it cannot run faithfully *before* any task starts, with one line
+naming the exact place, so everything is checked once, here: the text within bounds
+(load.py), every object's shape (parse.py, parse_dag.py, against limits.py), references,
+cycles and every ``{{...}}`` variable (check.py). What passes becomes the frozen dataclasses
+of model.py. The subset and its bounds: docs/local-executor.md#what-a-manifest-may-be.
 Argo's Workflow spec: https://argo-workflows.readthedocs.io/en/latest/fields/#workflowspec
 """
 

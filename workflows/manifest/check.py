@@ -3,11 +3,11 @@ template depth, and every `{{...}}` variable against the scope it is used in."""
 
 from __future__ import annotations
 
-from workflows.manifest.limits import _FORMS, _SUPPORTED_FORMS, MAX_TEMPLATE_DEPTH
+from workflows.manifest.limits import FORMS, MAX_TEMPLATE_DEPTH, SUPPORTED_FORMS
 from workflows.manifest.model import DagTask, Template, Workflow
-from workflows.manifest.parse_base import ParserBase, _Use
-from workflows.manifest.text import _find_variables, shown
-from workflows.manifest.values import _fail, _short_key
+from workflows.manifest.parse_base import ParserBase, StringUse
+from workflows.manifest.text import find_variables, shown
+from workflows.manifest.values import fail, short_key
 
 __all__ = ["Checker"]
 
@@ -16,7 +16,7 @@ def _chain(names: list[str]) -> str:
     """``a -> b -> c``, eliding the middle of a long chain."""
     if len(names) > 8:
         names = [*names[:4], "...", *names[-3:]]
-    return " -> ".join(_short_key(name) for name in names)
+    return " -> ".join(short_key(name) for name in names)
 
 
 class Checker:
@@ -47,11 +47,11 @@ class Checker:
     def _entrypoint(self) -> None:
         entry = self.wf.templates.get(self.wf.entrypoint)
         if entry is None:
-            _fail("spec.entrypoint", f"unknown template {shown(self.wf.entrypoint)}")
+            fail("spec.entrypoint", f"unknown template {shown(self.wf.entrypoint)}")
         declared = {p.name for p in self.wf.parameters}
         for param in entry.inputs:
             if param.value is None and param.name not in declared:
-                _fail(
+                fail(
                     "spec.entrypoint",
                     f"template {shown(entry.name)} needs input parameter {shown(param.name)}:"
                     " declare it in spec.arguments.parameters or give it a default",
@@ -63,18 +63,18 @@ class Checker:
             path = self.parser.task_paths[(template.name, task.name)]
             called = self.wf.templates.get(task.template)
             if called is None:
-                _fail(f"{path}.template", f"unknown template {shown(task.template)}")
+                fail(f"{path}.template", f"unknown template {shown(task.template)}")
             given = {p.name for p in task.arguments}
             for param in called.inputs:
                 if param.value is None and param.name not in given:
-                    _fail(
+                    fail(
                         f"{path}.arguments",
                         f"template {shown(called.name)} needs parameter {shown(param.name)}",
                     )
             for dep in task.depends:
                 if dep.task not in names:
                     field = self.parser.depends_field[(template.name, task.name)]
-                    _fail(f"{path}.{field}", f"unknown task {shown(dep.task)}")
+                    fail(f"{path}.{field}", f"unknown task {shown(dep.task)}")
         self._cycles(template, tasks)
 
     def _cycles(self, template: Template, tasks: tuple[DagTask, ...]) -> None:
@@ -98,7 +98,7 @@ class Checker:
                 if dep.task in on_trail:
                     cycle = trail[trail.index(dep.task) :]
                     path = self.parser.task_paths[(template.name, dep.task)]
-                    _fail(f"{path}.depends", f"dependency cycle {_chain([*cycle, dep.task])}")
+                    fail(f"{path}.depends", f"dependency cycle {_chain([*cycle, dep.task])}")
                 if dep.task not in done:
                     trail.append(dep.task)
                     on_trail.add(dep.task)
@@ -138,7 +138,7 @@ class Checker:
                 if task.template in on_trail:
                     path = self.parser.task_paths[(trail[-1], task.name)]
                     loop = _chain([*trail[trail.index(task.template) :], task.template])
-                    _fail(f"{path}.template", f"recursive templates are not supported ({loop})")
+                    fail(f"{path}.template", f"recursive templates are not supported ({loop})")
                 if task.template not in done:
                     trail.append(task.template)
                     on_trail.add(task.template)
@@ -168,7 +168,7 @@ class Checker:
             task = max(self.wf.templates[name].dag or (), key=lambda t: depth[t.template])
             if level == MAX_TEMPLATE_DEPTH:
                 path = self.parser.task_paths[(name, task.name)]
-                _fail(
+                fail(
                     f"{path}.template",
                     f"templates nest {depth[self.wf.entrypoint]} deep from the entrypoint,"
                     f" more than the {MAX_TEMPLATE_DEPTH} Argo runs (its controller stops at a"
@@ -176,36 +176,36 @@ class Checker:
                 )
             name, level = task.template, level + 1
 
-    def _variables(self, use: _Use) -> None:
-        found = _find_variables(use.text)
+    def _variables(self, use: StringUse) -> None:
+        found = find_variables(use.text)
         starts = [*(m.start() for m in found), len(use.text)]
         gaps = zip([0, *(m.end() for m in found)], starts, strict=True)
         if any("{{" in use.text[start:end] for start, end in gaps):
-            _fail(use.path, f"unterminated '{{{{' in {shown(use.text)}")
+            fail(use.path, f"unterminated '{{{{' in {shown(use.text)}")
         for match in found:
             self._variable(match.group(1).strip(), use)
 
-    def _variable(self, name: str, use: _Use) -> None:
+    def _variable(self, name: str, use: StringUse) -> None:
         written = "{{" + name + "}}"
         if name.startswith("="):
-            _fail(
+            fail(
                 use.path,
                 f"{shown(written)}: expression templates ({{{{=...}}}}) are not supported by the local executor",
             )
-        form = _FORMS.match(name)
+        form = FORMS.match(name)
         if form is None:
-            _fail(
+            fail(
                 use.path,
-                f"{shown(written)} is not supported by the local executor (supported: {_SUPPORTED_FORMS})",
+                f"{shown(written)} is not supported by the local executor (supported: {SUPPORTED_FORMS})",
             )
         if form["wp"] is not None:
             if use.scope == "arguments":
-                _fail(
+                fail(
                     use.path,
                     f"{shown(written)}: only {{{{workflow.name}}}} is available in workflow parameters",
                 )
             if form["wp"] not in {p.name for p in self.wf.parameters}:
-                _fail(
+                fail(
                     use.path,
                     f"{shown(written)}: no workflow parameter {shown(form['wp'])} in spec.arguments.parameters",
                 )
@@ -216,20 +216,20 @@ class Checker:
         elif form["t"] is not None:
             self._task_variable(form["t"], form["tp"], written, use)
 
-    def _input_variable(self, param: str, written: str, use: _Use) -> None:
+    def _input_variable(self, param: str, written: str, use: StringUse) -> None:
         if use.template is None or use.scope in ("global", "arguments"):
-            _fail(use.path, f"{shown(written)} is not available here")
+            fail(use.path, f"{shown(written)} is not available here")
         template = self.wf.templates[use.template]
         if param not in {p.name for p in template.inputs}:
-            _fail(
+            fail(
                 use.path,
                 f"{shown(written)}: template {shown(template.name)} has no input parameter {shown(param)}",
             )
 
-    def _item_variable(self, key: str | None, written: str, use: _Use) -> None:
+    def _item_variable(self, key: str | None, written: str, use: StringUse) -> None:
         task = self._task(use)
         if use.scope != "task-arguments" or task is None or not task.looped:
-            _fail(
+            fail(
                 use.path,
                 f"{shown(written)} is only available in the arguments of a task with withItems,"
                 " withParam or withSequence",
@@ -237,35 +237,35 @@ class Checker:
         if key is None:
             return
         if task.with_sequence is not None:
-            _fail(
+            fail(
                 use.path,
                 f"{shown(written)}: withSequence items are plain numbers, they have no keys",
             )
         for i, item in enumerate(task.with_items or ()):
             if not isinstance(item, dict) or key not in item:
-                _fail(use.path, f"{shown(written)}: withItems[{i}] has no key {shown(key)}")
+                fail(use.path, f"{shown(written)}: withItems[{i}] has no key {shown(key)}")
 
-    def _task_variable(self, other: str, param: str, written: str, use: _Use) -> None:
+    def _task_variable(self, other: str, param: str, written: str, use: StringUse) -> None:
         task = self._task(use)
         if task is None or use.template is None:
-            _fail(use.path, f"{shown(written)} is only available in the fields of a DAG task")
+            fail(use.path, f"{shown(written)} is only available in the fields of a DAG task")
         target = self.tasks.get((use.template, other))
         if target is None:
-            _fail(use.path, f"{shown(written)}: no task {shown(other)} in this DAG")
+            fail(use.path, f"{shown(written)}: no task {shown(other)} in this DAG")
         if not self._depends_on(use.template, task.name, other):
-            _fail(
+            fail(
                 use.path,
                 f"{shown(written)}: task {shown(other)} is not a dependency of task {shown(task.name)}"
                 " (directly or through others)",
             )
         produced = self.wf.templates[target.template]
         if param not in {o.name for o in produced.outputs}:
-            _fail(
+            fail(
                 use.path,
                 f"{shown(written)}: template {shown(produced.name)} has no output parameter {shown(param)}",
             )
 
-    def _task(self, use: _Use) -> DagTask | None:
+    def _task(self, use: StringUse) -> DagTask | None:
         if use.template is None or use.task is None:
             return None
         return self.tasks[(use.template, use.task)]

@@ -8,14 +8,21 @@ import re
 __all__ = [
     "API_VERSION",
     "CRON_ONLY_KEYS",
+    "DEPENDS_TERM",
+    "FIELD_NAME",
+    "FORMS",
     "IGNORED",
     "MAX_LOOP_ITEMS",
     "MAX_MANIFEST_BYTES",
     "MAX_MANIFEST_VALUES",
     "MAX_TEMPLATE_DEPTH",
     "MAX_VALUE_DEPTH",
+    "PARAM_NAME",
     "RETRY_POLICIES",
     "SUPPORTED",
+    "SUPPORTED_FORMS",
+    "TASK_OUTPUT",
+    "VARIABLE",
 ]
 
 API_VERSION = "argoproj.io/v1alpha1"
@@ -129,12 +136,12 @@ IGNORED: dict[str, frozenset[str]] = {
 
 RETRY_POLICIES = frozenset({"Always", "OnFailure", "OnError", "OnTransientError"})
 
-_FIELD_NAME = re.compile(r"\A[a-zA-Z0-9][-a-zA-Z0-9]*\Z")  # Argo's template and task names
-_PARAM_NAME = re.compile(r"\A[-a-zA-Z0-9_]+\Z")  # Argo's parameter names
-_VARIABLE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
-_TASK_OUTPUT = re.compile(r"\{\{\s*tasks\.([a-zA-Z0-9][-a-zA-Z0-9]*)\.outputs\.parameters\.")
-_DEPENDS_TERM = re.compile(r"^\s*([a-zA-Z0-9][-a-zA-Z0-9]*)(\.Succeeded)?\s*$")
-_FORMS = re.compile(
+FIELD_NAME = re.compile(r"\A[a-zA-Z0-9][-a-zA-Z0-9]*\Z")  # Argo's template and task names
+PARAM_NAME = re.compile(r"\A[-a-zA-Z0-9_]+\Z")  # Argo's parameter names
+VARIABLE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+TASK_OUTPUT = re.compile(r"\{\{\s*tasks\.([a-zA-Z0-9][-a-zA-Z0-9]*)\.outputs\.parameters\.")
+DEPENDS_TERM = re.compile(r"^\s*([a-zA-Z0-9][-a-zA-Z0-9]*)(\.Succeeded)?\s*$")
+FORMS = re.compile(
     r"^(?:workflow\.name"
     r"|workflow\.parameters\.(?P<wp>[-a-zA-Z0-9_]+)"
     r"|inputs\.parameters\.(?P<ip>[-a-zA-Z0-9_]+)"
@@ -142,7 +149,7 @@ _FORMS = re.compile(
     r"|tasks\.(?P<t>[a-zA-Z0-9][-a-zA-Z0-9]*)\.outputs\.parameters\.(?P<tp>[-a-zA-Z0-9_]+))$",
     re.DOTALL,
 )
-_SUPPORTED_FORMS = (
+SUPPORTED_FORMS = (
     "workflow.name, workflow.parameters.NAME, inputs.parameters.NAME, item, item.KEY, "
     "tasks.NAME.outputs.parameters.P"
 )

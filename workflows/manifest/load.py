@@ -17,7 +17,7 @@ from workflows.manifest.limits import (
 )
 from workflows.manifest.model import ManifestError, Workflow
 from workflows.manifest.parse import Parser
-from workflows.manifest.values import _fail, _key_path, _mapping, _string
+from workflows.manifest.values import fail, key_path, read_mapping, read_string
 
 __all__ = ["as_workflow", "check_size", "decode_manifest", "load_manifest", "parse_workflow"]
 
@@ -94,17 +94,17 @@ def check_size(manifest: Any) -> None:
             continue
         count += 1
         if count > MAX_MANIFEST_VALUES:
-            _fail(
-                _key_path([*keys, key]),
+            fail(
+                key_path([*keys, key]),
                 f"the manifest holds more than {MAX_MANIFEST_VALUES:,} values once YAML aliases"
                 " are expanded",
             )
         if not isinstance(value, dict | list | tuple):
             continue
         if id(value) in on_path:
-            _fail(_key_path([*keys, key]), "contains itself (a self-referencing YAML alias)")
+            fail(key_path([*keys, key]), "contains itself (a self-referencing YAML alias)")
         if len(open_ids) >= MAX_VALUE_DEPTH:
-            _fail(_key_path([*keys, key]), f"nested more than {MAX_VALUE_DEPTH} levels deep")
+            fail(key_path([*keys, key]), f"nested more than {MAX_VALUE_DEPTH} levels deep")
         on_path.add(id(value))
         open_ids.append(id(value))
         keys.append(key)
@@ -129,14 +129,14 @@ def as_workflow(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
     kind = manifest.get("kind") if isinstance(manifest, Mapping) else None
     if kind not in ("WorkflowTemplate", "CronWorkflow"):
         return manifest
-    metadata = _mapping(manifest.get("metadata"), "metadata")
-    name = _string(metadata.get("name"), "metadata.name")
-    spec = _mapping(manifest.get("spec"), "spec")
+    metadata = read_mapping(manifest.get("metadata"), "metadata")
+    name = read_string(metadata.get("name"), "metadata.name")
+    spec = read_mapping(manifest.get("spec"), "spec")
     if kind == "CronWorkflow":
         for key in spec:
             if key not in CRON_ONLY_KEYS:
-                _fail(f"spec.{key}", "not a CronWorkflow field the local executor knows")
-        spec = _mapping(spec.get("workflowSpec"), "spec.workflowSpec")
+                fail(f"spec.{key}", "not a CronWorkflow field the local executor knows")
+        spec = read_mapping(spec.get("workflowSpec"), "spec.workflowSpec")
     return {
         "apiVersion": manifest.get("apiVersion"),
         "kind": "Workflow",

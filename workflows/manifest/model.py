@@ -1,5 +1,8 @@
 """The parsed manifest: small frozen dataclasses `workflows.local` runs without further
-checks, and the errors a refused manifest raises."""
+checks, and the errors a refused manifest raises.
+
+Argo's field reference: https://argo-workflows.readthedocs.io/en/latest/fields/
+"""
 
 from __future__ import annotations
 

@@ -5,16 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workflows.manifest.limits import _PARAM_NAME, MAX_LOOP_ITEMS
+from workflows.manifest.limits import MAX_LOOP_ITEMS, PARAM_NAME
 from workflows.manifest.model import Parameter
 from workflows.manifest.text import shown
-from workflows.manifest.values import _check_keys, _fail, _list, _mapping, _scalar, _string
+from workflows.manifest.values import (
+    check_keys,
+    fail,
+    read_list,
+    read_mapping,
+    read_scalar,
+    read_string,
+)
 
-__all__ = ["ParserBase", "too_many_items"]
+__all__ = ["ParserBase", "StringUse", "too_many_items"]
 
 
 @dataclass(frozen=True)
-class _Use:
+class StringUse:
     """A string read from the manifest, to check its variables once the whole model is known."""
 
     path: str
@@ -29,7 +36,7 @@ class ParserBase:
     the parameter lists both halves of the parser read."""
 
     def __init__(self) -> None:
-        self.uses: list[_Use] = []
+        self.uses: list[StringUse] = []
         self.template_paths: dict[str, str] = {}
         self.task_paths: dict[tuple[str, str], str] = {}
         self.depends_field: dict[tuple[str, str], str] = {}
@@ -47,21 +54,21 @@ class ParserBase:
     ) -> tuple[Parameter, ...]:
         params: list[Parameter] = []
         seen: set[str] = set()
-        for i, entry in enumerate(_list(raw or [], path)):
+        for i, entry in enumerate(read_list(raw or [], path)):
             at = f"{path}[{i}]"
-            entry = _mapping(entry, at)
-            _check_keys(entry, at, kind)
-            name = _string(entry.get("name"), f"{at}.name")
-            if not _PARAM_NAME.match(name):
-                _fail(f"{at}.name", f"{shown(name)} is not a valid parameter name")
+            entry = read_mapping(entry, at)
+            check_keys(entry, at, kind)
+            name = read_string(entry.get("name"), f"{at}.name")
+            if not PARAM_NAME.match(name):
+                fail(f"{at}.name", f"{shown(name)} is not a valid parameter name")
             if name in seen:
-                _fail(f"{at}.name", f"duplicate parameter {shown(name)}")
+                fail(f"{at}.name", f"duplicate parameter {shown(name)}")
             seen.add(name)
             value: str | None = None
             for field in ("value", "default"):  # an input's `value` wins over its `default`
                 if value is None and entry.get(field) is not None:
-                    value = _scalar(entry[field], f"{at}.{field}")
-                    self.uses.append(_Use(f"{at}.{field}", value, scope, template, task))
+                    value = read_scalar(entry[field], f"{at}.{field}")
+                    self.uses.append(StringUse(f"{at}.{field}", value, scope, template, task))
             params.append(Parameter(name, value))
         return tuple(params)
 

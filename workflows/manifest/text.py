@@ -1,5 +1,8 @@
 """Strings of a manifest: `{{...}}` variables found and substituted in one linear pass,
-user values echoed short (`shown`), and Go durations."""
+user values echoed short (`shown`), and Go durations.
+
+Argo's variables: https://argo-workflows.readthedocs.io/en/latest/variables/
+"""
 
 from __future__ import annotations
 
@@ -10,10 +13,18 @@ import reprlib
 from collections.abc import Mapping
 from typing import Any
 
-from workflows.manifest.limits import _VARIABLE
+from workflows.manifest.limits import VARIABLE
 from workflows.manifest.model import UnresolvedError
 
-__all__ = ["clipped", "parse_duration", "secret_variable", "shown", "substitute", "variables"]
+__all__ = [
+    "clipped",
+    "find_variables",
+    "parse_duration",
+    "secret_variable",
+    "shown",
+    "substitute",
+    "variables",
+]
 
 
 def secret_variable(key: str) -> str:
@@ -37,7 +48,7 @@ def substitute(text: str, values: Mapping[str, str], paths: Mapping[str, str] | 
             raise UnresolvedError(name)
         return values[name]
 
-    found = _find_variables(text)
+    found = find_variables(text)
     edits = [(m.start(), m.end(), value(m)) for m in found]
     if paths:
         ends = [m.end() for m in found]
@@ -66,15 +77,15 @@ def _path_pattern(folders: tuple[str, ...]) -> re.Pattern[str]:
 
 def variables(text: str) -> list[str]:
     """The names of the ``{{...}}`` variables in `text`, as written (stripped)."""
-    return [match.group(1).strip() for match in _find_variables(text)]
+    return [match.group(1).strip() for match in find_variables(text)]
 
 
-def _find_variables(text: str) -> list[re.Match[str]]:
+def find_variables(text: str) -> list[re.Match[str]]:
     """The ``{{...}}`` in `text`, in linear time. A search for ``}}`` from each of n unclosed
     ``{{`` would cost n^2 steps (minutes for a 200 KB string), so none runs past the last
     ``}}``: before it, every ``{{`` finds its ``}}`` and the match consumes the scan."""
     last = text.rfind("}}")
-    return [] if last < 0 else list(_VARIABLE.finditer(text, 0, last + 2))
+    return [] if last < 0 else list(VARIABLE.finditer(text, 0, last + 2))
 
 
 def shown(value: Any) -> str:

@@ -10,43 +10,55 @@ from workflows.manifest.limits import IGNORED, SUPPORTED
 from workflows.manifest.model import ManifestError
 from workflows.manifest.text import shown
 
-__all__ = ["scalar_text"]
+__all__ = [
+    "check_keys",
+    "fail",
+    "key_path",
+    "read_int",
+    "read_list",
+    "read_mapping",
+    "read_scalar",
+    "read_string",
+    "scalar_text",
+    "short_key",
+    "strings_in",
+]
 
 
-def _fail(path: str, message: str) -> NoReturn:
+def fail(path: str, message: str) -> NoReturn:
     raise ManifestError(f"{path}: {message}".replace("\r", " ").replace("\n", " "))
 
 
-def _mapping(value: Any, path: str) -> dict[str, Any]:
+def read_mapping(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        _fail(path, f"expected a mapping, got {_kind(value)}")
+        fail(path, f"expected a mapping, got {_kind(value)}")
     return value
 
 
-def _list(value: Any, path: str) -> list[Any]:
+def read_list(value: Any, path: str) -> list[Any]:
     if not isinstance(value, list):
-        _fail(path, f"expected a list, got {_kind(value)}")
+        fail(path, f"expected a list, got {_kind(value)}")
     return value
 
 
-def _string(value: Any, path: str) -> str:
+def read_string(value: Any, path: str) -> str:
     if not isinstance(value, str):
-        _fail(path, f"expected a string, got {_kind(value)}")
+        fail(path, f"expected a string, got {_kind(value)}")
     return value
 
 
-def _scalar(value: Any, path: str) -> str:
+def read_scalar(value: Any, path: str) -> str:
     """A parameter value: strings as they are, numbers and booleans as JSON writes them."""
     if isinstance(value, str):
         return value
     if isinstance(value, bool | int | float):
         return scalar_text(value)
-    _fail(path, f"expected a string, got {_kind(value)}")
+    fail(path, f"expected a string, got {_kind(value)}")
 
 
-def _int(value: Any, path: str, minimum: int) -> int:
+def read_int(value: Any, path: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        _fail(path, f"expected an integer >= {minimum}, got {shown(value)}")
+        fail(path, f"expected an integer >= {minimum}, got {shown(value)}")
     return value
 
 
@@ -64,28 +76,28 @@ def scalar_text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
-def _check_keys(obj: Mapping[str, Any], path: str, kind: str) -> None:
+def check_keys(obj: Mapping[str, Any], path: str, kind: str) -> None:
     allowed = SUPPORTED[kind] | IGNORED.get(kind, frozenset())
     for key in obj:
         if key not in allowed:
-            where = _short_key(key)
-            _fail(f"{path}.{where}" if path else where, "not supported by the local executor")
+            where = short_key(key)
+            fail(f"{path}.{where}" if path else where, "not supported by the local executor")
 
 
-def _key_path(keys: list[Any]) -> str:
+def key_path(keys: list[Any]) -> str:
     """``spec.templates[0].name``; the middle of a very deep path elided."""
-    parts = [f"[{key}]" if isinstance(key, int) else f".{_short_key(key)}" for key in keys[1:]]
+    parts = [f"[{key}]" if isinstance(key, int) else f".{short_key(key)}" for key in keys[1:]]
     if len(parts) > 14:  # keys[0], skipped above, is the root's own (empty) key
         parts = [*parts[:8], "...", *parts[-5:]]
     return "".join(parts).lstrip(".") or "manifest"
 
 
-def _short_key(key: Any) -> str:
+def short_key(key: Any) -> str:
     text = str(key) if isinstance(key, str) else shown(key)
     return text if len(text) <= 60 else f"{text[:28]}...{text[-28:]}"
 
 
-def _strings_in(value: Any, path: str) -> Iterator[tuple[str, str]]:
+def strings_in(value: Any, path: str) -> Iterator[tuple[str, str]]:
     """Every string inside a JSON-like value, with its path, in document order."""
     stack = [(path, value)]
     while stack:
@@ -93,6 +105,6 @@ def _strings_in(value: Any, path: str) -> Iterator[tuple[str, str]]:
         if isinstance(current, str):
             yield at, current
         elif isinstance(current, dict):
-            stack.extend(reversed([(f"{at}.{_short_key(k)}", v) for k, v in current.items()]))
+            stack.extend(reversed([(f"{at}.{short_key(k)}", v) for k, v in current.items()]))
         elif isinstance(current, list):
             stack.extend(reversed([(f"{at}[{i}]", v) for i, v in enumerate(current)]))
