@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+# Two stamps: RUN_STAMP is what running needs (the runtime and `results --plot`), STAMP adds
+# the dev tools (pytest, ruff, mypy, ...). `make run` never installs the dev tools.
+RUN_STAMP := $(VENV)/.installed-run
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 # Offline validators (checkov, kubernetes-validate, hadolint) live in their own venv, so their
@@ -24,13 +27,16 @@ ARGS ?=
 .PHONY: run test bench lint typecheck pytest clean tools clean-tools \
 	setup-local build deploy cleanup run-local setup-aks
 
-$(STAMP): pyproject.toml
+$(RUN_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[plot]'
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(PY) workflows/sweep.py run
 
 # Side-by-side benchmarks (bench/run.py); the table is printed, the JSON lands in bench/results/.
@@ -112,7 +118,7 @@ deploy:
 cleanup:
 	infra/scripts/cleanup.sh $(ARGS)
 
-run-local: $(STAMP)
+run-local: $(RUN_STAMP)
 	infra/scripts/run-local.sh $(ARGS)
 
 setup-aks:

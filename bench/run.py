@@ -104,7 +104,8 @@ def run_rounds(
                     sample = measure(
                         job.argv,
                         cwd=ROOT,
-                        env=environment(job),
+                        # the task logs `run` keeps go with the sample's folder
+                        env={**environment(job), "TTG_LOG_DIR": str(folder / "logs")},
                         log=folder / "log.txt",
                         timeout=timeout,
                     )

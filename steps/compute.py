@@ -41,6 +41,7 @@ from steps.summary import PartialSummary
 
 __all__ = [
     "ShardOutcome",
+    "chunk_table",
     "compute_shard",
     "existing_shard",
     "fingerprint_of",
@@ -129,7 +130,7 @@ def compute_shard(spec: Spec, store: Store, run_id: str, index: int) -> ShardOut
             for chunk_start in range(start, stop, spec.chunk_rows):
                 chunk_began = time.perf_counter()
                 chunk_stop = min(chunk_start + spec.chunk_rows, stop)
-                table = _chunk_table(spec, space, function, index, chunk_start, chunk_stop)
+                table = chunk_table(spec, space, function, index, chunk_start, chunk_stop)
                 summary.add(table, spec.objective)  # over every computed row, kept or not
                 if writer is None:
                     writer = open_writer(path, table.schema, spec)
@@ -206,7 +207,7 @@ def _log_chunk(index: int, count: int, start: int, stop: int, seconds: float) ->
     )
 
 
-def _chunk_table(
+def chunk_table(
     spec: Spec, space: Space, function: ChunkFunction, index: int, start: int, stop: int
 ) -> pa.Table:
     columns = space.decode(start, stop)
@@ -297,7 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     except StoreError as exc:
         print(f"error: shard {args.shard} of {spec.shards}: {exc}", file=sys.stderr)
         return exit_codes.STORE
-    write_outputs(args.outputs, {"rows": str(outcome.rows)})
+    # Rows written now: a shard already complete wrote none (the rows metric and `run`'s
+    # rows/s count computed rows).
+    write_outputs(args.outputs, {"rows": "0" if outcome.skipped else str(outcome.rows)})
     verb = "already complete, skipped" if outcome.skipped else f"computed in {outcome.seconds:.2f}s"
     print(
         f"shard {args.shard}/{spec.shards}: {outcome.rows} rows {verb} -> {store.url(outcome.key)}"

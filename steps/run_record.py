@@ -37,6 +37,7 @@ class RunRecord:
     spec_hash: str
     started_at: str | None
     spec: Any  # the canonical spec as a document; `steps.spec.parse_spec` validates it
+    code_fingerprint: str | None = None  # the claiming task's code digest, if recorded
 
 
 def timestamp() -> str:
@@ -59,7 +60,10 @@ def read_run_record(store: Store, key: str) -> RunRecord:
         raise RunRecordError(f"{store.url(key)} has no spec_hash (a sha256 in hex)")
     if started is not None and not isinstance(started, str):
         raise RunRecordError(f"{store.url(key)} has a started_at that is not text")
-    return RunRecord(spec_hash, started, document.get("spec"))
+    code = document.get("code_fingerprint")
+    if code is not None and not (isinstance(code, str) and _HASH.fullmatch(code)):
+        code = None  # a record of another shape still names its spec; its code is unknown
+    return RunRecord(spec_hash, started, document.get("spec"), code)
 
 
 def claim_run(store: Store, spec: Spec, run_id: str, code: CodeFingerprint) -> None:

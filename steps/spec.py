@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from steps.axis import GRID_KINDS, RANDOM_KINDS, Axis, Scalar, grid_length
+from steps.placement import Scheduling, parse_scheduling
 from steps.spec_document import decode_document, read_document
 from steps.spec_error import SpecError, field_path, shown
+from steps.spec_keys import OBJECTIVE_KEYS, RESOURCE_KEYS, TOP_LEVEL_KEYS, reject_unknown
 from steps.spec_limits import (
     MAX_CHUNK_ROWS,
     MAX_DEPTH,
@@ -39,10 +41,8 @@ from steps.spec_tree import check_tree
 from steps.spec_validate import (
     AXIS_NAME_RE,
     MAX_QUANTITY_CHARS,
-    OBJECTIVE_KEYS,
     QUANTITY_RE,
     RESERVED_COLUMNS,
-    RESOURCE_KEYS,
     WHERE_RE,
     boolean,
     int_in,
@@ -50,7 +50,6 @@ from steps.spec_validate import (
     parse_objective,
     parse_resources,
     parse_space,
-    reject_unknown,
     required_str,
 )
 
@@ -114,6 +113,7 @@ class Spec:
     code_version: str | None = None
     # How the sweep runs, not what it computes: outside the canonical form and the hash.
     resources: Resources = Resources()  # noqa: RUF009 (a frozen dataclass)
+    scheduling: Scheduling = Scheduling()  # noqa: RUF009 (a frozen dataclass)
     retry_user_errors: bool = False  # retry a deterministic error in the function (flaky I/O)
 
     def canonical(self) -> dict[str, Any]:
@@ -154,6 +154,7 @@ class Spec:
         return {
             **self.canonical(),
             "resources": dataclasses.asdict(self.resources),
+            "scheduling": self.scheduling.document(),
             "retry_user_errors": self.retry_user_errors,
         }
 
@@ -174,23 +175,6 @@ def spec_from_json(text: str) -> Spec:
     return parse_spec(decode_document(text, ".json", "--spec"))
 
 
-TOP_LEVEL_KEYS = frozenset(
-    {
-        "name",
-        "function",
-        "shards",
-        "chunk_rows",
-        "seed",
-        "samples",
-        "vectorized",
-        "space",
-        "objective",
-        "keep",
-        "code_version",
-        "resources",
-        "retry_user_errors",
-    }
-)
 MAX_CODE_VERSION_CHARS = 64
 
 
@@ -235,6 +219,7 @@ def parse_spec(data: Any) -> Spec:
         keep=parse_keep(data.get("keep", "all"), objective),
         code_version=_code_version(data.get("code_version")),
         resources=parse_resources(data.get("resources"), "resources"),
+        scheduling=parse_scheduling(data.get("scheduling")),
         retry_user_errors=boolean(data.get("retry_user_errors", False), "retry_user_errors"),
     )
     rows = math.prod(grid_length(a) for a in axes if not a.is_random) * samples

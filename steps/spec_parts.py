@@ -31,12 +31,14 @@ class Objective:
 
 @dataclass(frozen=True)
 class Resources:
-    """Kubernetes requests and limits for each pod; the old worker's defaults."""
+    """Kubernetes requests and limits for each pod; the old worker's defaults. `gpu`: how many
+    `nvidia.com/gpu` each compute pod gets (an extended resource: a whole number, a limit)."""
 
     cpu_request: str = "100m"
     memory_request: str = "128Mi"
     cpu_limit: str = "500m"
     memory_limit: str = "256Mi"
+    gpu: int = 0
 
 
 @dataclass(frozen=True)

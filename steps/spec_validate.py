@@ -16,16 +16,15 @@ from typing import Any
 
 from steps.axis import GRID_KINDS, RANDOM_KINDS, Axis, Scalar
 from steps.spec_error import SpecError, field_path, shown
+from steps.spec_keys import OBJECTIVE_KEYS, RESOURCE_KEYS, closest, reject_unknown
 from steps.spec_limits import MAX_KEEP_TOP_K, MAX_ROWS, MAX_TOP_K
 from steps.spec_parts import Keep, Objective, Resources
 
 __all__ = [
     "AXIS_NAME_RE",
     "MAX_QUANTITY_CHARS",
-    "OBJECTIVE_KEYS",
     "QUANTITY_RE",
     "RESERVED_COLUMNS",
-    "RESOURCE_KEYS",
     "WHERE_RE",
     "boolean",
     "int_in",
@@ -33,7 +32,6 @@ __all__ = [
     "parse_objective",
     "parse_resources",
     "parse_space",
-    "reject_unknown",
     "required_str",
 ]
 
@@ -45,27 +43,9 @@ RESERVED_COLUMNS = frozenset({"param_id"})
 # ASCII digits only: \d also matches other scripts' digits, which Kubernetes refuses.
 QUANTITY_RE = re.compile(r"\A([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?\Z")
 MAX_QUANTITY_CHARS = 32
+MAX_GPUS = 16  # per pod: more than any node carries (8 on the largest GPU nodes today)
 
 WHERE_RE = re.compile(r"\A\s*([A-Za-z_]\w*)\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*\Z")
-
-
-def reject_unknown(data: Mapping[str, Any], known: frozenset[str], prefix: str) -> None:
-    for key in data:
-        if key not in known:
-            hint = _closest(str(key), known)
-            raise SpecError(
-                field_path(prefix, key),
-                "unknown key"
-                + (f" (did you mean '{hint}'?)" if hint else "")
-                + f"; known keys: {', '.join(sorted(known))}",
-            )
-
-
-def _closest(key: str, known: frozenset[str]) -> str | None:
-    import difflib
-
-    match = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
-    return match[0] if match else None
 
 
 def required_str(data: Mapping[str, Any], field: str) -> str:
@@ -155,7 +135,7 @@ def _parse_axis(name: str, body: Any) -> Axis:
         raise SpecError(field, f"must be a table with exactly one of: {', '.join(kinds)}")
     ((kind, args),) = body.items()
     if kind not in kinds:
-        hint = _closest(str(kind), frozenset(kinds))
+        hint = closest(str(kind), frozenset(kinds))
         raise SpecError(
             field_path(field, kind),
             "unknown axis kind"
@@ -282,8 +262,6 @@ _AXIS_PARSERS = {
     "choice": _parse_values,
 }
 
-OBJECTIVE_KEYS = frozenset({"column", "goal", "top_k", "on_nan"})
-
 
 def parse_objective(data: Any, axes: tuple[Axis, ...]) -> Objective | None:
     import pyarrow as pa
@@ -310,9 +288,6 @@ def parse_objective(data: Any, axes: tuple[Axis, ...]) -> Objective | None:
     return Objective(column=column, goal=goal, top_k=top_k, on_nan=on_nan)
 
 
-RESOURCE_KEYS = frozenset(Resources.__dataclass_fields__)
-
-
 def parse_resources(data: Any, field: str, base: Resources = Resources()) -> Resources:  # noqa: B008 (a frozen dataclass)
     """Overrides of `base` from a table such as `[resources]` (or CLI flags)."""
     if data is None:
@@ -320,16 +295,26 @@ def parse_resources(data: Any, field: str, base: Resources = Resources()) -> Res
     if not isinstance(data, Mapping):
         raise SpecError(field, f"must be a table with keys {', '.join(sorted(RESOURCE_KEYS))}")
     reject_unknown(data, RESOURCE_KEYS, field)
-    values = {}
+    quantities: dict[str, str] = {}
     for key, value in data.items():
+        if key == "gpu":
+            continue
         text = _quantity(value)
         if text is None:
             raise SpecError(
                 field_path(field, key),
                 f"must be a Kubernetes quantity like '500m' or '256Mi', got {shown(value)}",
             )
-        values[key] = text
-    return replace(base, **values)
+        quantities[key] = text
+    gpu = _gpu_count(data["gpu"], field_path(field, "gpu")) if "gpu" in data else base.gpu
+    return replace(base, **quantities, gpu=gpu)
+
+
+def _gpu_count(value: Any, field: str) -> int:
+    """A whole number of GPUs; digits as text too, as a CLI flag gives them."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    return int_in(value, field, 0, MAX_GPUS)
 
 
 def _quantity(value: Any) -> str | None:

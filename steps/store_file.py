@@ -87,13 +87,16 @@ class FileStore(Store):
             raise StoreError(f"cannot remove {self.url(key)}: {exc.strerror}") from None
 
     def list(self, prefix: str) -> list[str]:
+        """Keys below `prefix`. A folder removed while it is walked (another process deleting
+        a run) is skipped, as an S3 listing would no longer show it."""
         base = self._path(prefix)
         if not base.is_dir():
             return []
         keys = []
-        for path in base.rglob("*"):
-            if path.is_file() and not path.name.startswith("."):
-                keys.append(path.relative_to(self.root).as_posix())
+        for folder, _, files in os.walk(base):  # errors (a vanished folder) are ignored
+            for name in files:
+                if not name.startswith("."):
+                    keys.append((Path(folder) / name).relative_to(self.root).as_posix())
         return sorted(keys)
 
     def probe(self) -> None:

@@ -287,7 +287,7 @@ class S3Store(Store):
         return removed + remove_stale_staging()
 
     def _keys(self, prefix: str) -> list[str]:
-        full = self._name(prefix).rstrip("/") + "/"
+        full = f"{self._name(prefix).rstrip('/')}/".lstrip("/")  # "": all of a root store
         strip = len(self.prefix) + 1 if self.prefix else 0
         objects = self._call(
             "list",

@@ -11,6 +11,8 @@ returns in turn, and one-off replies that pre-empt a route.
     POST /api/v1/cron-workflows/{ns}           create a CronWorkflow (409 if it exists)
     GET  /api/v1/cron-workflows/{ns}/{name}    the CronWorkflow
     PUT  /api/v1/cron-workflows/{ns}/{name}    update it (409 on a stale resourceVersion)
+    GET  /api/v1/workflows/{ns}/{name}/log     its pods' scripted log lines, newline-delimited
+                                               JSON as Argo streams them (`podName` filters)
 
 It never runs anything. The server thread is a daemon, every connection has a socket timeout,
 and a watchdog shuts the server down after `lifetime` seconds even if a test forgets to.
@@ -27,10 +29,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 # gRPC codes the Argo Server puts in its JSON error bodies.
 GRPC_CODE = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 500: 13, 503: 14}
 _ROUTE = re.compile(r"^/api/v1/(workflows|cron-workflows)/([^/]+)(?:/([^/]+))?$")
+_LOG_ROUTE = re.compile(r"^/api/v1/workflows/([^/]+)/([^/]+)/log$")
 _KIND = {"workflows": "workflows.argoproj.io", "cron-workflows": "cronworkflows.argoproj.io"}
 _BODY_KEY = {"workflows": "workflow", "cron-workflows": "cronWorkflow"}
 
@@ -144,6 +148,7 @@ class ArgoServerStandIn:
     replies: deque[tuple[str, str, Reply]] = field(default_factory=deque)  # method, path
     requests: list[Recorded] = field(default_factory=list)
     objects: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    pod_logs: dict[str, list[str]] = field(default_factory=dict)  # pod name -> its lines
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
 
@@ -174,6 +179,9 @@ class ArgoServerStandIn:
             return self._route(method, path, headers, body)
 
     def _route(self, method: str, path: str, headers: dict[str, str], body: Any) -> Reply:
+        logs = _LOG_ROUTE.match(path.split("?", 1)[0])
+        if logs and method == "GET":
+            return self._logs(logs[1], logs[2], path, headers)
         match = _ROUTE.match(path.split("?", 1)[0])
         if not match:
             return Reply(404, error_body(404, "Not Found"))
@@ -209,6 +217,21 @@ class ArgoServerStandIn:
         if method == "PUT" and resource == "cron-workflows":
             return self._update(resource, ns, name, stored, body)
         return Reply(405, error_body(400, "method not allowed"))
+
+    def _logs(self, ns: str, name: str, path: str, headers: dict[str, str]) -> Reply:
+        if self.token is not None and headers.get("authorization") != f"Bearer {self.token}":
+            return Reply(401, error_body(401, "token not valid. see https://argo-workflows"))
+        if ("workflows", ns, name) not in self.objects:
+            return Reply(404, error_body(404, f'workflows.argoproj.io "{name}" not found'))
+        query = parse_qs(urlsplit(path).query)
+        wanted = query.get("podName", [None])[0]
+        lines = [
+            json.dumps({"result": {"content": line, "podName": pod}})
+            for pod, pod_lines in sorted(self.pod_logs.items())
+            if wanted in (None, pod)
+            for line in pod_lines
+        ]
+        return Reply(200, "".join(f"{line}\n" for line in lines).encode())
 
     def _create(self, resource: str, ns: str, body: Any) -> Reply:
         obj = json.loads(json.dumps((body or {}).get(_BODY_KEY[resource]) or {}))

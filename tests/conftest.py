@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,13 @@ __all__ = ["ROOT", "SWEEPS", "S3Server", "minio_server", "s3_server_or_skip"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEPS = ROOT / "workflows" / "sweeps"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def task_logs_in_a_temporary_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`run` keeps task logs (workflows/run_logs.py); the tests' runs keep theirs here, not
+    in the home folder. A test that sets TTG_LOG_DIR itself wins."""
+    os.environ["TTG_LOG_DIR"] = str(tmp_path_factory.mktemp("task-logs"))
 
 
 @pytest.fixture(scope="session")

@@ -126,7 +126,7 @@ CATALOGUE: list[tuple[str, str]] = [
     ("run --shards many", "expected a positive integer"),
     ("run --parallel -1", "expected a positive integer"),
     ("run --run-id Not_A_Label", "must be a DNS-1123 label"),
-    ("run --resume --store {tmp}/empty", "no unfinished run of 'rosenbrock'"),
+    ("run --resume --store {tmp}/empty", "no run of 'rosenbrock' with this spec"),
     ("render --kind daily", "invalid choice"),
     ("render --kind cron", "needs at least one --cron schedule"),
     ("render --cpu-limit 2cores", "'resource flags.cpu_limit'"),

@@ -20,6 +20,7 @@ import pytest
 
 from tests.argo_server import ArgoServerStandIn, serve, status
 from tests.conftest import ROOT
+from tests.tools import tool
 
 README = ROOT / "README.md"
 EXAMPLE_RUN_ID = "rosenbrock-x7k2p"
@@ -47,7 +48,7 @@ class Snippet:
 
 
 def snippets() -> list[Snippet]:
-    found = re.findall(r"```(bash|python|text|toml)\n(.*?)```", README.read_text(), re.S)
+    found = re.findall(r"```(bash|python|text|toml|dockerfile)\n(.*?)```", README.read_text(), re.S)
     return [Snippet(language, text) for language, text in found]
 
 
@@ -179,3 +180,12 @@ def test_the_readme_python_reads_a_result(sandbox: Path, run_id: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "│" in done.stdout or "┌" in done.stdout  # DuckDB's .show() printed a table
+
+
+def test_the_readme_dockerfile_for_your_function_passes_hadolint(tmp_path: Path) -> None:
+    (dockerfile,) = [s.text for s in snippets() if s.language == "dockerfile"]
+    assert dockerfile.startswith("FROM ttg-worker:")
+    path = tmp_path / "Dockerfile"
+    path.write_text(dockerfile)
+    linted = subprocess.run([tool("hadolint"), str(path)], capture_output=True, text=True)
+    assert linted.returncode == 0, linted.stdout + linted.stderr

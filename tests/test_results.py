@@ -194,6 +194,8 @@ def test_top_limits_the_rows_and_says_when_fewer_are_stored(
     assert str(best[1]["param_id"]) in out and str(best[2]["param_id"]) not in out
     _, out, _ = results_cli(capsys, str(folder), "--top", "50")
     assert "only the best 5 rows are stored" in out and "best 5 by min f" in out
+    _, out, _ = results_cli(capsys, str(folder))  # the default of 10 is no request for 10
+    assert "--top" not in out and "best 5 by min f" in out
     assert [r["param_id"] for r in results.top_rows(results.open_run(str(folder)), 50)] == [
         r["param_id"] for r in best
     ]

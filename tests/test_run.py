@@ -140,7 +140,7 @@ def test_resume_recomputes_only_what_is_missing(spec_file: Path, tmp_path: Path)
 
 def test_resume_refuses_when_there_is_nothing_to_resume(spec_file: Path, tmp_path: Path) -> None:
     done = sweep("run", str(spec_file), "--store", str(tmp_path), "--resume")
-    assert done.returncode == 2 and "no unfinished run of 'mixed'" in done.stderr
+    assert done.returncode == 2 and "no run of 'mixed' with this spec" in done.stderr
 
 
 def test_run_against_an_s3_store(s3_env: S3Server, spec_file: Path, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import pydantic
 import requests
@@ -264,6 +264,28 @@ class _Client:
     config: ArgoConfig
     service: WorkflowsService
     session: _Session
+
+    def get_lines(self, path: str, params: dict[str, str], action: str, target: str) -> list[str]:
+        """GET one of the server's streaming endpoints (newline-delimited JSON, such as the
+        log API), which Hera's models cannot read, with the same error mapping as `call`."""
+
+        def fetch(service: WorkflowsService) -> list[str]:
+            headers = (
+                {"Authorization": self.config.authorization} if self.config.authorization else {}
+            )
+            response = self.session.get(
+                urljoin(service.host, path),
+                params=params,
+                headers=headers,
+                verify=self.config.verify_ssl,
+            )
+            if not response.ok:
+                raise _http_error(
+                    self.config, response.status_code, _server_message(response), action, target
+                )
+            return response.text.splitlines()
+
+        return self.call(fetch, action, target)
 
     def call(
         self, fn: Callable[[WorkflowsService], T], action: str, target: str | None = None

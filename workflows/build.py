@@ -64,6 +64,7 @@ ENTRYPOINT = "sweep"
 # The worker image's user (docker/Dockerfile) must match.
 RUN_AS_UID = 10001
 RUN_AS_GID = 10001
+GPU_RESOURCE = "nvidia.com/gpu"  # the NVIDIA device plugin's extended resource
 # Output-parameter files live under /tmp, the emptyDir: on a cluster each pod has its own, and
 # the local executor emulates that (a fresh private folder per attempt, removed after it), so
 # no run ever writes to the host's shared /tmp. The run id and shard keep the paths distinct.
@@ -113,17 +114,41 @@ def _s3_env(options: BuildOptions) -> list[m.EnvVar] | None:
     ]
 
 
-def _resources(resources: Resources) -> m.ResourceRequirements:
+def _resources(resources: Resources, gpus: int = 0) -> m.ResourceRequirements:
+    """A GPU is an extended resource: a limit only (Kubernetes makes the request equal it)."""
+    limits = {
+        "cpu": m.Quantity(resources.cpu_limit),
+        "memory": m.Quantity(resources.memory_limit),
+    }
+    if gpus:
+        limits[GPU_RESOURCE] = m.Quantity(str(gpus))
     return m.ResourceRequirements(
         requests={
             "cpu": m.Quantity(resources.cpu_request),
             "memory": m.Quantity(resources.memory_request),
         },
-        limits={
-            "cpu": m.Quantity(resources.cpu_limit),
-            "memory": m.Quantity(resources.memory_limit),
-        },
+        limits=limits,
     )
+
+
+def _scheduling(spec: Spec) -> dict[str, Any]:
+    """The spec's `[scheduling]`, for every pod of the Workflow (workflow-level fields)."""
+    placement = spec.scheduling
+    return {
+        "node_selector": dict(placement.node_selector) or None,
+        "tolerations": [
+            m.Toleration(
+                key=t.key,
+                operator=t.operator,
+                value=t.value,
+                effect=t.effect,
+                toleration_seconds=t.toleration_seconds,
+            )
+            for t in placement.tolerations
+        ]
+        or None,
+        "pod_priority_class_name": placement.priority_class,
+    }
 
 
 def _container_security() -> m.SecurityContext:
@@ -227,12 +252,11 @@ def _compute_retries(spec: Spec, options: BuildOptions) -> m.RetryStrategy:
 def _define_templates(spec: Spec, options: BuildOptions) -> None:
     """The compute and reduce containers and the DAG; called inside a Hera workflow context."""
     env = _s3_env(options)
-    resources = _resources(options.resources or spec.resources)
+    resources = options.resources or spec.resources
     common: dict[str, Any] = {
         "image": options.image,
         "image_pull_policy": options.image_pull_policy,
         "env": env,
-        "resources": resources,
         "security_context": _container_security(),
         "volume_mounts": [m.VolumeMount(name="tmp", mount_path="/tmp")],
     }
@@ -249,6 +273,7 @@ def _define_templates(spec: Spec, options: BuildOptions) -> None:
         ],
         retry_strategy=_compute_retries(spec, options),
         metrics=_compute_metrics(spec),
+        resources=_resources(resources, resources.gpu),
         **common,
     )
     reduce = Container(
@@ -259,6 +284,7 @@ def _define_templates(spec: Spec, options: BuildOptions) -> None:
             Parameter(name=name, value_from=m.ValueFrom(path=f"{REDUCE_OUTPUTS}/{name}"))
             for name in ("rows", "best_value", "best")
         ],
+        resources=_resources(resources),
         **common,
     )
     with DAG(name=ENTRYPOINT):
@@ -287,6 +313,7 @@ def _workflow_settings(spec: Spec, options: BuildOptions) -> dict[str, Any]:
         "volumes": [m.Volume(name="tmp", empty_dir=m.EmptyDirVolumeSource())],
         "parallelism": options.parallelism,
         "active_deadline_seconds": options.active_deadline_seconds,
+        **_scheduling(spec),
         "pod_gc": m.PodGC(strategy="OnPodSuccess"),  # failed pods stay for `kubectl logs`
         "ttl_strategy": m.TTLStrategy(
             seconds_after_success=7 * 86400, seconds_after_failure=14 * 86400

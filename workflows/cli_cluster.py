@@ -10,10 +10,11 @@ import argparse
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from steps import layout
-from steps.spec import RESOURCE_KEYS, Spec, parse_resources
+from steps.spec import RESOURCE_KEYS, Resources, Spec, parse_resources
 from steps.store import StoreError, open_store
 from workflows import options as defaults
 from workflows.cli_args import (
@@ -101,11 +102,16 @@ def _add_cluster_build_arguments(parser: argparse.ArgumentParser) -> None:
             " node status to a database (persistence.nodeStatusOffLoad)"
         ),
     )
-    for key in RESOURCE_KEYS:
+    for key in Resources.__dataclass_fields__:  # in field order: --help reads the same each time
         flag = "--" + key.replace("_", "-")
-        parser.add_argument(
-            flag, metavar="QUANTITY", help=f"{key} of each pod (default: the spec's)"
-        )
+        if key == "gpu":
+            parser.add_argument(
+                flag, metavar="N", help="nvidia.com/gpu of each compute pod (default: the spec's)"
+            )
+        else:
+            parser.add_argument(
+                flag, metavar="QUANTITY", help=f"{key} of each pod (default: the spec's)"
+            )
 
 
 def _add_namespace_argument(parser: argparse.ArgumentParser) -> None:
@@ -118,6 +124,13 @@ def _add_namespace_argument(parser: argparse.ArgumentParser) -> None:
 
 def _build_options(args: argparse.Namespace, spec: Spec, namespace: str | None) -> BuildOptions:
     open_store(args.store)  # validates the scheme
+    if not args.store.startswith(("s3://", "file://")) and not Path(args.store).is_absolute():
+        print(
+            f"warning: --store {args.store} is a relative folder: the pods would resolve it in"
+            " their working folder (/app, read-only), so they cannot write there; give an"
+            " s3:// store the cluster reaches",
+            file=sys.stderr,
+        )
     if spec.shards > defaults.MAX_SHARDS_IN_STATUS and not args.node_status_offload:
         raise UsageError(
             f"{spec.shards:,} shards do not fit in a Workflow's status (at most"

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from steps import layout
 from steps.spec import Spec
 from steps.store import Store, open_store
 from workflows import options as defaults
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from workflows.local import ExecutionResult
+    from workflows.runs import ResumePlan
 
 __all__ = ["add_commands"]
 
@@ -92,46 +96,82 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, console: Console, server: subprocess.Popen[bytes] | None) -> int:
     from steps.function import import_function
     from workflows.build import render
-    from workflows.local import execute
+    from workflows.local import execute, generated_name
     from workflows.manifest import load_manifest
     from workflows.progress import ProgressDisplay
     from workflows.report import print_stored_report
+    from workflows.results import RunRef
+    from workflows.run_list import clear_failed, is_complete, mark_failed
+    from workflows.run_logs import run_log_dir
     from workflows.runs import choose_run_id
 
     spec = load_spec_arg(args.spec, args.shards)
     store = open_store(args.store)
     store.probe()  # a missing bucket, bad keys or an unwritable folder fail here, not per pod
     import_function(spec.function)  # fail now, not in every pod
-    run_id = choose_run_id(store, spec, args.run_id, args.resume)
-    if args.resume and run_id is not None:
-        console.print(_resume_plan(store, spec, run_id), soft_wrap=True)
+    chosen = choose_run_id(store, spec, args.run_id, args.resume)
+    run_id = chosen or generated_name(f"{spec.name}-")  # named here: its logs are kept by it
+    kept_rows = 0
+    if args.resume and chosen is not None:
+        if is_complete(RunRef(store, spec.name, run_id)):
+            console.print(
+                f"{run_id} is already complete: nothing computed, nothing rewritten "
+                f"(result: {store.url(layout.result_key(spec.name, run_id))})",
+                soft_wrap=True,
+            )
+            return 0
+        plan = _resume_plan(store, spec, run_id)
+        console.print(plan.describe(run_id), soft_wrap=True)
+        kept_rows = plan.kept_rows
+        clear_failed(store, spec.name, run_id)  # running again: not failed until it fails
     options = BuildOptions(store=store.uri, run_id=run_id)
     manifest = load_manifest(render(spec, options))
+    logs = run_log_dir(spec.name, run_id)
+    shutil.rmtree(logs, ignore_errors=True)  # an earlier execution's: they would read as this one's
     began = time.perf_counter()
-    with ProgressDisplay(console, f"{spec.name}", spec) as progress:
+    with ProgressDisplay(console, f"{spec.name}", spec, kept_rows=kept_rows) as progress:
         result = execute(
             manifest,
             parallel=args.parallel,
             observer=progress,
             warm_server=server,
             timeout=args.timeout,
+            log_dir=logs,
         )
     if not result.succeeded:
-        return _report_failure(result)
+        if not result.interrupted:
+            problem = mark_failed(store, spec.name, run_id, "; ".join(result.failed) or "failed")
+            if problem:
+                print(
+                    f"(the failure could not be recorded in the store: {problem})", file=sys.stderr
+                )
+        return _report_failure(result, _resume_command(args, result.workflow_name))
     print_stored_report(
         console, store, spec.name, result.workflow_name, time.perf_counter() - began
     )
     return 0
 
 
-def _resume_plan(store: Store, spec: Spec, run_id: str) -> str:
+def _resume_plan(store: Store, spec: Spec, run_id: str) -> ResumePlan:
     from steps.compute import fingerprint_of
     from workflows.runs import resume_plan
 
-    return resume_plan(store, spec, run_id, fingerprint_of(spec)).describe(run_id)
+    return resume_plan(store, spec, run_id, fingerprint_of(spec))
 
 
-def _report_failure(result: ExecutionResult) -> int:
+def _resume_command(args: argparse.Namespace, run_id: str) -> str:
+    """The command that continues this run: as the user called TTG, with what fixes the spec
+    and the store (the spec hash depends on `--shards`), and the run id."""
+    called = ["ttg"] if Path(sys.argv[0]).name == "ttg" else [sys.executable, sys.argv[0]]
+    words = [*called, "run", *([args.spec] if args.spec else [])]
+    if args.store != DEFAULT_LOCAL_STORE:
+        words += ["--store", args.store]
+    if args.shards is not None:
+        words += ["--shards", str(args.shards)]
+    return shlex.join([*words, "--resume", "--run-id", run_id])
+
+
+def _report_failure(result: ExecutionResult, resume: str | None = None) -> int:
     from rich.text import Text
 
     from workflows.terminal import make_console
@@ -139,6 +179,8 @@ def _report_failure(result: ExecutionResult) -> int:
     err = make_console(stderr=True)
     if result.interrupted:
         err.print(f"run {result.workflow_name} interrupted; running tasks were stopped")
+        if resume:
+            err.print(f"resume it with: {resume}", soft_wrap=True, markup=False, highlight=False)
         return 130
     for node_id in result.failed:
         err.print(Text.assemble(("failed", "red"), f": {node_id}"), soft_wrap=True)
@@ -146,6 +188,10 @@ def _report_failure(result: ExecutionResult) -> int:
         if tail:
             err.print(tail, markup=False, highlight=False, soft_wrap=True)
     err.print(f"run {result.workflow_name} failed; task logs in {result.log_dir}", soft_wrap=True)
+    if resume:
+        err.print(
+            f"once fixed, resume it with: {resume}", soft_wrap=True, markup=False, highlight=False
+        )
     return 1
 
 

@@ -26,7 +26,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     if args.plot is not None:
         plot.check_plot_path(args.plot)  # before any output: no matplotlib, a bad file name
     run = results.open_run(args.run, DEFAULT_LOCAL_STORE)
-    print_results(console, run, args.top)
+    print_results(console, run, args.top or DEFAULT_TOP, asked=args.top is not None)
     if args.plot is not None:
         drawn = plot.plot_run(run, args.plot)
         console.print(f"plot: {drawn.describe()} -> {drawn.path}", soft_wrap=True, highlight=False)
@@ -44,7 +44,6 @@ def _add_results_command(sub: argparse._SubParsersAction[CliParser]) -> None:
     res.add_argument(
         "--top",
         type=positive,
-        default=DEFAULT_TOP,
         metavar="N",
         help=f"best rows to show (default: {DEFAULT_TOP}; at most the spec's objective.top_k)",
     )

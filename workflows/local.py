@@ -57,6 +57,7 @@ __all__ = [
     "check_loops",
     "check_secrets",
     "execute",
+    "generated_name",
     "global_scope",
     "workflow_name",
 ]
@@ -120,10 +121,12 @@ def execute(
 
 def workflow_name(workflow: Workflow) -> str:
     """``metadata.name``, else ``generateName`` plus five random characters, as Argo does."""
-    if workflow.name:
-        return workflow.name
-    suffix = "".join(secrets.choice(_NAME_ALPHABET) for _ in range(5))
-    return f"{workflow.generate_name or ''}{suffix}"
+    return workflow.name or generated_name(workflow.generate_name or "")
+
+
+def generated_name(prefix: str) -> str:
+    """`prefix` plus five random characters, as Kubernetes completes a ``generateName``."""
+    return prefix + "".join(secrets.choice(_NAME_ALPHABET) for _ in range(5))
 
 
 def global_scope(workflow: Workflow, name: str, overrides: Mapping[str, str]) -> dict[str, str]:

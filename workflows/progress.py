@@ -50,11 +50,18 @@ class ProgressDisplay:
     """
 
     def __init__(
-        self, console: Console, title: str, spec: Spec | None = None, interval: float | None = None
+        self,
+        console: Console,
+        title: str,
+        spec: Spec | None = None,
+        interval: float | None = None,
+        kept_rows: int = 0,
     ) -> None:
         self.console = console
         self.title = title
         self.space = Space(spec) if spec else None
+        # A resumed run keeps some shards: rows and rows/s count the rows computed now.
+        self.rows_to_compute = self.space.rows - kept_rows if self.space else 0
         self.interval = (
             interval
             if interval is not None
@@ -80,7 +87,7 @@ class ProgressDisplay:
                 transient=False,
             )
             self.task = self.progress.add_task(
-                title, total=0, rows=0, total_rows=self.space.rows if self.space else 0
+                title, total=0, rows=0, total_rows=self.rows_to_compute
             )
 
     def __enter__(self) -> ProgressDisplay:
@@ -109,7 +116,7 @@ class ProgressDisplay:
                 self.console.print(Text(f"task {node.id} failed", style="red"), soft_wrap=True)
                 return
             self.done += 1
-            self.rows += self._rows_of(node)
+            self.rows += self._rows_of(node, outputs)
             if self.progress:
                 self.progress.update(self.task, advance=1, rows=self.rows)
             elif time.perf_counter() - self.last_line >= self.interval:
@@ -123,9 +130,9 @@ class ProgressDisplay:
         line = f"{self.title}: {self.done}/{self.total} tasks"
         if self.space is not None:
             rate = self.rows / elapsed if elapsed > 0 else 0.0
-            line += f", {self.rows:,}/{self.space.rows:,} rows, {rate:,.0f} rows/s"
-            if 0 < self.rows < self.space.rows and rate > 0:
-                line += f", eta {(self.space.rows - self.rows) / rate:.0f}s"
+            line += f", {self.rows:,}/{self.rows_to_compute:,} rows, {rate:,.0f} rows/s"
+            if 0 < self.rows < self.rows_to_compute and rate > 0:
+                line += f", eta {(self.rows_to_compute - self.rows) / rate:.0f}s"
         self.console.print(
             f"{line}, {elapsed:.1f}s elapsed", soft_wrap=True, highlight=False, markup=False
         )
@@ -138,12 +145,12 @@ class ProgressDisplay:
     def seconds(self) -> float:
         return time.perf_counter() - self.started
 
-    def _rows_of(self, node: Node) -> int:
-        """Rows a finished compute shard contributed (the shard index is the loop item)."""
-        if self.space is None or node.template != "compute" or node.item is None:
+    def _rows_of(self, node: Node, outputs: dict[str, str]) -> int:
+        """Rows a finished compute shard computed: its `rows` output, which is 0 for a shard
+        that was already complete."""
+        if self.space is None or node.template != "compute":
             return 0
         try:
-            start, stop = self.space.shard_range(int(node.item))
+            return max(int(outputs.get("rows", "0")), 0)
         except ValueError:
             return 0
-        return stop - start

@@ -205,21 +205,23 @@ def _seconds(value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, int | float) else "-"
 
 
-def print_results(console: Console, run: FinishedRun, top: int) -> None:
-    """What `results` prints: the best rows, the column statistics, and the provenance."""
+def print_results(console: Console, run: FinishedRun, top: int, asked: bool) -> None:
+    """What `results` prints: the best rows, the column statistics, and the provenance.
+    `asked`: the user gave `--top`, so a shortfall against it is worth a line."""
     objective = run.summary.get("objective")
     if not objective:
         console.print("no objective in the spec, so no best rows were kept (add [objective])")
     else:
         stored = len(run.best_rows)
         top_k = objective.get("top_k")
-        if top > stored and stored and isinstance(top_k, int) and stored < top_k:
+        short = asked and top > stored and stored
+        if short and isinstance(top_k, int) and stored < top_k:
             console.print(
                 f"--top {top}: only {stored} rows have a number in objective column "
                 f"'{objective.get('column')}'; showing {stored}",
                 soft_wrap=True,
             )
-        elif top > stored and stored:
+        elif short:
             console.print(
                 f"--top {top}: only the best {stored} rows are stored "
                 f"(objective.top_k = {top_k} in the spec); showing {stored}",

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from steps import layout
 from steps.fingerprint import CodeFingerprint
 from steps.run_record import RunRecordError, read_run_record
-from steps.spec import Spec, SpecError, parse_spec
+from steps.spec import NAME_RE, Spec, SpecError, parse_spec
 from steps.store import ObjectNotFoundError, Store, file_uri_path, open_store
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "ResultsError",
     "RunRef",
     "find_run",
+    "find_run_in",
     "load_run",
     "open_run",
     "summary_problem",
@@ -107,6 +108,27 @@ class FinishedRun:
         return seconds if seconds >= 0 else None
 
 
+def find_run_in(reference: str, store_uri: str) -> RunRef:
+    """Like `find_run`, but a bare run id is looked up in `store_uri` only, never taken for a
+    folder of the current directory; and whatever it resolves to must be a TTG run folder
+    (its name and run id valid, spec.json or _SUCCESS in it). What `delete` acts on."""
+    text = reference.strip()
+    if "/" not in text and layout.RUN_ID_RE.fullmatch(text):
+        if store_uri.startswith("s3://"):
+            ref = _from_run_id_in(open_store(store_uri), text)
+        else:
+            ref = _from_run_id(text, Path(store_uri))
+    else:
+        ref = find_run(text, store_uri)
+    if not (NAME_RE.fullmatch(ref.name) and layout.RUN_ID_RE.fullmatch(ref.run_id)):
+        raise ResultsError(f"{reference} is not a run folder (<store>/<name>/<run_id>/)")
+    if not (
+        ref.store.exists(ref.key(layout.spec_key)) or ref.store.exists(ref.key(layout.success_key))
+    ):
+        raise ResultsError(f"{ref.url} is not a TTG run (it has no spec.json or _SUCCESS)")
+    return ref
+
+
 def find_run(reference: str, default_store: str = "runs") -> RunRef:
     """Resolve a run folder, a `file://` / `s3://` run URI or a bare run id to a RunRef."""
     text = reference.strip()
@@ -120,6 +142,8 @@ def find_run(reference: str, default_store: str = "runs") -> RunRef:
     if path.exists():
         return _from_folder(path, text)
     if "/" not in text and layout.RUN_ID_RE.fullmatch(text):
+        if default_store.startswith("s3://"):
+            return _from_run_id_in(open_store(default_store), text)
         return _from_run_id(text, Path(default_store))
     raise ResultsError(
         f"no run folder {text} (give a run folder, a file:// or s3:// URI, or a run id)"
@@ -137,7 +161,7 @@ def _from_s3_uri(uri: str) -> RunRef:
 
 
 def _from_folder(path: Path, given: str) -> RunRef:
-    folder = path.absolute()
+    folder = path.resolve()  # `run/..` is the folder it names, not a run called ".."
     if folder.is_file() and folder.name in _RUN_FILES:
         folder = folder.parent
     if not folder.is_dir():
@@ -159,6 +183,18 @@ def _from_run_id(run_id: str, store_root: Path) -> RunRef:
         names = ", ".join(str(m) for m in matches)
         raise ResultsError(f"run id '{run_id}' is ambiguous: {names}; give the folder")
     return _from_folder(matches[0], run_id)
+
+
+def _from_run_id_in(store: Store, run_id: str) -> RunRef:
+    """The one `<name>/<run_id>/` of an S3 store, found by listing it."""
+    names = sorted({k.split("/")[0] for k in store.list("") if k.split("/")[1:2] == [run_id]})
+    if not names:
+        raise ResultsError(f"no run '{run_id}' in {store.uri}; give its s3:// run URI")
+    if len(names) > 1:
+        raise ResultsError(
+            f"run id '{run_id}' is ambiguous in {store.uri} ({', '.join(names)}); give its URI"
+        )
+    return RunRef(store, names[0], run_id)
 
 
 def load_run(ref: RunRef) -> FinishedRun:

@@ -21,7 +21,7 @@ __all__ = [
     "ResumePlan",
     "RunChoiceError",
     "choose_run_id",
-    "latest_unfinished",
+    "latest_run",
     "resume_plan",
     "run_exists",
     "started_hash",
@@ -47,15 +47,15 @@ def started_hash(store: Store, spec: Spec, run_id: str) -> str | None:
         raise RunChoiceError(f"{exc}: start a new run instead") from None
 
 
-def latest_unfinished(store: Store, spec: Spec) -> str | None:
-    """The most recently started run of this spec that has no `_SUCCESS` yet (runs whose
-    spec.json cannot be read are not candidates)."""
+def latest_run(store: Store, spec: Spec, finished: bool) -> str | None:
+    """The most recently started run of this spec that has (`finished`) or has not yet a
+    `_SUCCESS`; runs whose spec.json cannot be read are not candidates."""
     candidates: list[tuple[str, str]] = []
     keys = store.list(spec.name)
-    finished = {k.split("/")[1] for k in keys if k.endswith("/_SUCCESS")}
+    complete = {k.split("/")[1] for k in keys if k.endswith("/_SUCCESS")}
     for key in keys:
         parts = key.split("/")
-        if len(parts) == 3 and parts[2] == "spec.json" and parts[1] not in finished:
+        if len(parts) == 3 and parts[2] == "spec.json" and (parts[1] in complete) == finished:
             try:
                 record = read_run_record(store, key)
             except (ObjectNotFoundError, RunRecordError):
@@ -72,11 +72,10 @@ def choose_run_id(store: Store, spec: Spec, run_id: str | None, resume: bool) ->
             f"--run-id '{run_id}' must be a DNS-1123 label (lowercase, digits, '-')"
         )
     if resume:
-        chosen = run_id or latest_unfinished(store, spec)
+        # With no unfinished run, the latest finished one: `run` then says it is complete.
+        chosen = run_id or latest_run(store, spec, False) or latest_run(store, spec, True)
         if chosen is None:
-            raise RunChoiceError(
-                f"--resume: no unfinished run of '{spec.name}' with this spec in {store.uri}"
-            )
+            raise RunChoiceError(f"--resume: no run of '{spec.name}' with this spec in {store.uri}")
         started = started_hash(store, spec, chosen)
         if started is not None and started != spec.hash:
             raise RunChoiceError(
@@ -98,6 +97,7 @@ class ResumePlan:
 
     shards: int
     kept: int
+    kept_rows: int
     reasons: dict[str, int]  # why shards are computed -> how many
 
     def describe(self, run_id: str) -> str:
@@ -113,7 +113,7 @@ def resume_plan(store: Store, spec: Spec, run_id: str, code: CodeFingerprint) ->
     """Read each shard's footer (a few KB each) and say what resuming will keep."""
     space = Space(spec)
     reasons: dict[str, int] = {}
-    kept = 0
+    kept = kept_rows = 0
     for index in range(spec.shards):
         key = layout.shard_key(spec.name, run_id, index, spec.shards)
         start, stop = space.shard_range(index)
@@ -127,9 +127,10 @@ def resume_plan(store: Store, spec: Spec, run_id: str, code: CodeFingerprint) ->
             reason = "unreadable"
         if reason is None:
             kept += 1
+            kept_rows += stop - start
         else:
             reasons[reason] = reasons.get(reason, 0) + 1
-    return ResumePlan(spec.shards, kept, reasons)
+    return ResumePlan(spec.shards, kept, kept_rows, reasons)
 
 
 def _code_reason(info: ShardInfo, code: CodeFingerprint) -> str | None:

@@ -3,15 +3,17 @@
 Exit codes: 0 success, 1 a run failed, 2 bad input (one line on stderr, no traceback).
 
 The commands live with their kin: workflows/cli_local.py (`run`, `exec`),
-workflows/cli_cluster.py (`render`, `submit`, `schedule`, `status`) and
-workflows/cli_results.py (`results`, `verify`). Each imports what only it needs in its
-handler, so that `render` and `run` start without the Argo client or the plotting.
+workflows/cli_cluster.py (`render`, `submit`, `schedule`, `status`),
+workflows/cli_results.py (`results`, `verify`), workflows/cli_runs.py (`list`, `delete`,
+`logs`) and workflows/cli_plan.py (`plan`). Each imports what only it needs in its handler, so that `render` and `run` start
+without the Argo client or the plotting.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -24,22 +26,29 @@ if sys.path and Path(sys.path[0] or ".").resolve() == _HERE:
 
 from steps.spec import SpecError  # noqa: E402
 from steps.store import StoreError  # noqa: E402
-from workflows import cli_cluster, cli_local, cli_results  # noqa: E402
+from workflows import cli_cluster, cli_local, cli_plan, cli_results, cli_runs  # noqa: E402
 from workflows.cli_args import CliParser, UsageError  # noqa: E402
 from workflows.options import BuildError  # noqa: E402
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "command_name", "console_main", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = CliParser(
-        prog="sweep.py", description="TTG: large parameter sweeps on Argo Workflows."
+        prog=command_name(), description="TTG: large parameter sweeps on Argo Workflows."
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=CliParser)
     cli_local.add_commands(sub)
     cli_cluster.add_commands(sub)
     cli_results.add_commands(sub)
+    cli_runs.add_commands(sub)
+    cli_plan.add_commands(sub)
     return parser
+
+
+def command_name() -> str:
+    """How the user called TTG, for usage lines: `ttg`, or the script."""
+    return "ttg" if Path(sys.argv[0]).name == "ttg" else "sweep.py"
 
 
 def bad_input() -> tuple[type[Exception], ...]:
@@ -66,6 +75,12 @@ def bad_input() -> tuple[type[Exception], ...]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # `function = "mymodel:f"` names a module of the folder the user runs in, as it does in
+    # the pods (`python -m` puts their working folder on sys.path). Last, not first: a
+    # user's `rich.py` or `yaml.py` must not take the place of what TTG itself imports.
+    here = str(Path.cwd())
+    if here not in sys.path:
+        sys.path.append(here)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
@@ -77,9 +92,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-if __name__ == "__main__":
-    code = main()
+def console_main() -> None:
+    """The `ttg` command (pyproject.toml's console script), and `python workflows/sweep.py`."""
+    try:
+        code = main()
+    except BrokenPipeError:  # `ttg list | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
     # Exiting collects every object again, ~0.1 s with Hera's models loaded; they are about
     # to be freed anyway.
     gc.freeze()
     sys.exit(code)
+
+
+if __name__ == "__main__":
+    console_main()

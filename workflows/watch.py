@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
+from steps.space import Space
 from steps.spec import Spec
 from workflows import argo
 from workflows.local import Node
@@ -36,6 +37,7 @@ def watch_run(
         )
 
     reported: set[int] = set()
+    space = Space(spec)
     with ProgressDisplay(console, name, spec) as progress:
         for shard in range(spec.shards):
             progress.task_added(node(shard))
@@ -49,6 +51,8 @@ def watch_run(
                     continue
                 reported.add(shard)
                 finished = node(shard, status.shard_nodes.get(shard))
-                progress.task_finished(finished, phase == "Succeeded", {})
+                # The status carries no outputs: a shard's rows come from the space, as in it.
+                start, stop = space.shard_range(shard)
+                progress.task_finished(finished, phase == "Succeeded", {"rows": str(stop - start)})
 
         return argo.wait_for(config, name, poll, update, timeout)

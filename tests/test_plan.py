@@ -1,0 +1,143 @@
+"""`plan SPEC`: a sweep's cost before it runs, from timing a sample of the real function here;
+its result-size estimate held against the real result of every example sweep."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from steps.space import Space
+from steps.spec import load_spec
+from tests.cli import sweep
+from tests.conftest import SWEEPS
+
+EXAMPLES = sorted(SWEEPS.glob("*.toml"))
+
+
+def plan(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    done = sweep("plan", *args, "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    document: dict[str, Any] = json.loads(done.stdout)
+    return document
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_the_result_size_is_within_2x_of_the_real_result(example: Path, tmp_path: Path) -> None:
+    estimate = plan(str(example))
+    spec = load_spec(example)
+    assert estimate["rows"] == Space(spec).rows and estimate["shards"] == spec.shards
+    assert (
+        estimate["core_seconds"] > 0 and estimate["wall_seconds"] > estimate["core_seconds"] / 10**6
+    )
+    done = sweep("run", str(example), "--store", str(tmp_path), "--run-id", "real-1")
+    assert done.returncode == 0, done.stderr
+    real = (tmp_path / spec.name / "real-1" / "result.parquet").stat().st_size
+    assert real / 2 <= estimate["result_bytes"] <= real * 2, (estimate["result_bytes"], real)
+
+
+def test_keep_top_k_and_where_shrink_the_result(tmp_path: Path) -> None:
+    body = (
+        'function = "tests.kernels:slow_square"\nshards = 4\n[space]\nx = { range = [0, 1000] }\n'
+    )
+    objective = '[objective]\ncolumn = "y"\ngoal = "min"\n'
+    every = tmp_path / "every.toml"
+    every.write_text(f'name = "every"\n{body}')
+    half = tmp_path / "half.toml"
+    half.write_text(f'name = "half"\nkeep = {{ where = "y < 250000" }}\n{body}')
+    best = tmp_path / "best.toml"
+    best.write_text(f'name = "best"\nkeep = {{ top_k = 10 }}\n{body}{objective}')
+    fast = {"TTG_TEST_CHUNK_SECONDS": "0"}
+    all_rows, half_rows, best_rows = (plan(str(p), env=fast) for p in (every, half, best))
+    assert all_rows["kept_rows"] == 1000
+    assert half_rows["kept_rows"] == 500  # the slices cover x = 0..999: exactly half match
+    assert best_rows["kept_rows"] == 10
+    assert best_rows["result_bytes"] < half_rows["result_bytes"] < all_rows["result_bytes"]
+
+
+def test_more_parallelism_means_less_wall_time_not_fewer_pod_hours() -> None:
+    example = str(SWEEPS / "rosenbrock.toml")
+    one, eight = plan(example, "--parallelism", "1"), plan(example, "--parallelism", "8")
+    assert one["wall_seconds"] > eight["wall_seconds"]
+    assert one["compute_wall_seconds"] == pytest.approx(8 * eight["compute_wall_seconds"], rel=0.5)
+    assert one["parallelism"] == 1 and eight["parallelism"] == 8
+
+
+def test_the_plan_reads_as_a_table() -> None:
+    done = sweep("plan", str(SWEEPS / "random-search.toml"), "--shards", "6")
+    assert done.returncode == 0, done.stderr
+    for shown in ("600,000", "rows per shard", "result size", "pod-hours", "wall time"):
+        assert shown in done.stdout
+    assert "│ shards" in done.stdout and " 6 │" in done.stdout
+
+
+def test_a_function_that_cannot_be_imported_is_one_line(tmp_path: Path) -> None:
+    spec = tmp_path / "gone.toml"
+    spec.write_text(
+        'name = "gone"\nfunction = "nowhere_at_all:f"\n[space]\nx = { range = [0, 9] }\n'
+    )
+    done = sweep("plan", str(spec))
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1
+    assert "nowhere_at_all" in done.stderr
+
+
+def test_a_filter_that_keeps_nothing_estimates_an_empty_result(tmp_path: Path) -> None:
+    spec = tmp_path / "none.toml"
+    spec.write_text(
+        'name = "none"\nfunction = "steps.kernels:rosenbrock"\nkeep = { where = "f > 1e12" }\n'
+        "[space]\nx = { linspace = [-2.0, 2.0, 300] }\ny = { linspace = [-1.0, 3.0, 300] }\n"
+    )
+    estimate = plan(str(spec))
+    assert estimate["kept_rows"] == 0
+    done = sweep("run", str(spec), "--store", str(tmp_path), "--run-id", "none-1")
+    assert done.returncode == 0, done.stderr
+    real = (tmp_path / "none/none-1/result.parquet").stat().st_size
+    assert real / 2 <= estimate["result_bytes"] <= real * 2
+
+
+@pytest.mark.parametrize(
+    "limit,cores", [("500m", 0.5), ("2", 2.0), ("1k", 1000.0), ("1Ki", 1024.0)]
+)
+def test_every_cpu_limit_the_spec_accepts_is_read(limit: str, cores: float, tmp_path: Path) -> None:
+    spec = tmp_path / "cpu.toml"
+    spec.write_text(
+        f'name = "cpu"\nfunction = "steps.kernels:rosenbrock"\n[resources]\ncpu_limit = "{limit}"\n'
+        "[space]\nx = { range = [0, 100] }\ny = { range = [0, 10] }\n"
+    )
+    assert plan(str(spec))["cpu_limit"] == cores
+
+
+def test_what_the_function_prints_stays_out_of_the_json(tmp_path: Path) -> None:
+    (tmp_path / "chatty.py").write_text(
+        "def f(x):\n    print('debug', len(x))\n    return {'y': x * 2}\n"
+    )
+    spec = tmp_path / "chatty.toml"
+    spec.write_text('name = "chatty"\nfunction = "chatty:f"\n[space]\nx = { range = [0, 1000] }\n')
+    done = sweep("plan", str(spec), "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["rows"] == 1000 and "debug" in done.stderr
+
+
+def test_a_slow_function_is_timed_within_the_budget(tmp_path: Path) -> None:
+    (tmp_path / "slow.py").write_text(
+        "import time\ndef f(x):\n    time.sleep(0.01)\n    return {'y': x * 2.0}\n"
+    )
+    spec = tmp_path / "slow.toml"
+    spec.write_text(
+        'name = "slow"\nfunction = "slow:f"\nvectorized = false\n[space]\nx = { range = [0, 100000] }\n'
+    )
+    done = sweep("plan", str(spec), "--json", "--seconds", "1", cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    estimate = json.loads(done.stdout)
+    assert 16 <= estimate["sample_rows"] < 1000  # ~100 rows/s for about a second
+    assert estimate["core_seconds"] == pytest.approx(100_000 * 0.01, rel=0.5)
+
+
+def test_a_failing_function_is_one_line_without_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "bad.py").write_text("def f(x):\n    raise RuntimeError('boom')\n")
+    spec = tmp_path / "bad.toml"
+    spec.write_text('name = "bad"\nfunction = "bad:f"\n[space]\nx = { range = [0, 100] }\n')
+    done = sweep("plan", str(spec), cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "boom" in done.stderr

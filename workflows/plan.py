@@ -1,0 +1,211 @@
+"""`plan SPEC`: what a sweep will cost before anything is spent, from one timed sample.
+
+The real function runs here on a sample of the space (a few slices spread over it, each a
+contiguous `param_id` range, as compute's chunks are), and the rows it returns are encoded
+as compute encodes them (steps/parquet.py). Bytes per row, seconds per row and the share of
+rows `keep` keeps then scale to the whole space, and the capacity model of docs/scaling.md
+turns them into pod-hours and wall time at the spec's resources and a `parallelism`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from steps.compute import chunk_table
+from steps.function import ChunkFunction
+from steps.keep import RowFilter
+from steps.parquet import open_writer, row_group_rows
+from steps.space import Space
+from steps.spec import Spec
+
+__all__ = ["Plan", "Sample", "cores", "estimate", "take_sample"]
+
+SAMPLE_ROWS = 65_536  # rows timed in all, at most
+SLICES = 16  # spread over the space, so a grid's outer axes vary in the sample too
+PROBE_ROWS = 16  # rows that pay the first calls' costs, then say how long a row takes
+REPEATS = 3  # timings of a quick slice, the fastest kept
+QUICK_SLICE_SECONDS = 0.05
+START_SECONDS = 5.0  # S of docs/scaling.md: a pod's start-up, image cached on the node
+REDUCE_BYTES_PER_SECOND = 100e6  # b of docs/scaling.md: S3 down and up through one pod
+FOOTER_BYTES_PER_GROUP = 400  # ~0.4 KB of footer per row group (docs/scaling.md)
+_QUANTITY = re.compile(r"\A([0-9]*\.?[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?\Z")
+_SCALE: dict[str | None, float] = {
+    None: 1.0,
+    "m": 1e-3,
+    **{unit: 1000.0 ** (n + 1) for n, unit in enumerate("kMGTPE")},
+    **{unit: 1024.0 ** (n + 1) for n, unit in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
+}
+
+
+@dataclass(frozen=True)
+class Sample:
+    rows: int
+    seconds_per_row: float  # the function, the table around it and its encoding, as in compute
+    seconds_per_chunk: float  # what a call costs whatever its rows: paid once per chunk_rows
+    encoded_bytes: int  # of those rows, written as compute writes a shard
+    empty_bytes: int  # of a file of none of them: its schema and footer
+    kept: int  # of those rows, how many `keep` would keep (before a top-k cut)
+    group_rows: int  # rows per row group of the result, from its schema
+
+
+@dataclass(frozen=True)
+class Plan:
+    rows: int
+    shards: int
+    rows_per_shard: int  # the largest shard's
+    kept_rows: int
+    result_bytes: int
+    core_seconds: float
+    pod_seconds: float  # one compute pod, start-up included
+    pod_hours: float  # compute pods and the reduce pod
+    compute_wall_seconds: float
+    reduce_wall_seconds: float
+    wall_seconds: float
+    parallelism: int
+    cpu_limit: float  # cores
+    sample_rows: int
+
+    def document(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def cores(quantity: str) -> float:
+    """CPU cores from a Kubernetes quantity, as the spec accepts it: "500m" is 0.5, "2" is 2,
+    "1k" is 1,000."""
+    match = _QUANTITY.fullmatch(quantity)
+    if match is None:
+        raise ValueError(f"not a CPU quantity: {quantity!r}")
+    return float(match[1]) * _SCALE[match[2]]
+
+
+def take_sample(
+    spec: Spec, seconds: float, tick: Callable[[int], None] = lambda rows: None
+) -> Sample:
+    """Time the function on up to SAMPLE_ROWS rows in SLICES slices; `tick` after each.
+
+    A first slice of PROBE_ROWS says how long a row takes, so a slow function is timed on
+    smaller slices, within about `seconds` in all. A slice that takes milliseconds is timed
+    up to REPEATS times and its fastest kept (noise only ever adds); the median slice stands
+    for the space. What the function prints goes to stderr after the sample, not into
+    `plan --json`; if it fails, only the one line of its FunctionError is said."""
+    space = Space(spec)
+    function = ChunkFunction(spec)
+    printed = io.StringIO()  # the function's output (and a traceback compute would log)
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        _timed_slice(spec, space, function, 0, min(PROBE_ROWS, space.rows), 1)  # first calls
+        probe = _timed_slice(spec, space, function, 0, min(PROBE_ROWS, space.rows))
+        size = min(SAMPLE_ROWS, space.rows) // SLICES or 1
+        budget_rows = int(seconds / SLICES / max(probe.seconds_per_row, 1e-9))
+        size = max(1, min(size, budget_rows))
+        starts = sorted({(space.rows - size) * k // max(SLICES - 1, 1) for k in range(SLICES)})
+        slices = []
+        for start in starts:
+            slices.append(_timed_slice(spec, space, function, start, min(start + size, space.rows)))
+            tick(slices[-1].table.num_rows)
+    sys.stderr.write(printed.getvalue())  # kept when it worked; a failure is its one line
+    table = pa.concat_tables([t.table for t in slices]).combine_chunks()
+    kept = RowFilter(spec).add(table) if spec.keep.where is not None else None
+    # Two sizes give a line: the probe's few rows and each slice's many. Its slope is a row's
+    # cost, what is left of the probe's time a call's fixed cost.
+    small = probe.table.num_rows
+    per_row = statistics.median(
+        max(t.seconds - probe.seconds, 0.0) / (t.table.num_rows - small)
+        if t.table.num_rows > small
+        else t.seconds_per_row
+        for t in slices
+    )
+    return Sample(
+        rows=table.num_rows,
+        seconds_per_row=per_row,
+        seconds_per_chunk=max(probe.seconds - small * per_row, 0.0),
+        encoded_bytes=_encoded_bytes(table, spec),
+        empty_bytes=_encoded_bytes(table.slice(0, 0), spec),
+        kept=table.num_rows if kept is None else kept.num_rows,
+        group_rows=row_group_rows(table.schema),
+    )
+
+
+@dataclass(frozen=True)
+class _Slice:
+    table: pa.Table
+    seconds: float  # its fastest timing
+
+    @property
+    def seconds_per_row(self) -> float:
+        return self.seconds / self.table.num_rows
+
+
+def _timed_slice(
+    spec: Spec, space: Space, function: ChunkFunction, start: int, stop: int, repeats: int = REPEATS
+) -> _Slice:
+    """Rows [start, stop) computed and encoded as a pod would, timed at their fastest."""
+    index = next(i for i in range(spec.shards) if space.shard_range(i)[1] > start)
+    timings: list[float] = []
+    while len(timings) < repeats and (not timings or sum(timings) < QUICK_SLICE_SECONDS):
+        began = time.perf_counter()
+        table = chunk_table(spec, space, function, index, start, stop)
+        _encoded_bytes(table, spec)
+        timings.append(time.perf_counter() - began)
+    return _Slice(table, min(timings))
+
+
+def _encoded_bytes(table: pa.Table, spec: Spec) -> int:
+    sink = pa.BufferOutputStream()
+    writer = open_writer(sink, table.schema, spec)
+    writer.write_table(table, row_group_size=row_group_rows(table.schema))
+    writer.close()
+    return len(sink.getvalue())
+
+
+def estimate(spec: Spec, sample: Sample, parallelism: int, cpu_limit: float) -> Plan:
+    """The model of docs/scaling.md, fed with the sample: each chunk of `chunk_rows` costs
+    the sample's fixed cost per call plus its cost per row. A pod runs at its CPU limit, at
+    most one core: a function that uses one thread (most numpy code) gains nothing from a
+    larger limit."""
+    space = Space(spec)
+    rows = space.rows
+    shard_rows = [stop - start for start, stop in map(space.shard_range, range(spec.shards))]
+
+    def work(count: int) -> float:  # seconds of one core for `count` rows of one shard
+        chunks = -(-count // spec.chunk_rows)
+        return count * sample.seconds_per_row + chunks * sample.seconds_per_chunk
+
+    core_seconds = sum(work(count) for count in shard_rows)
+    rows_per_shard = max(shard_rows)
+    pod_seconds = START_SECONDS + work(rows_per_shard) / min(cpu_limit, 1.0)
+    if spec.keep.top_k is not None:
+        kept_rows = min(spec.keep.top_k, rows)
+    else:
+        kept_rows = round(rows * sample.kept / sample.rows)
+    groups = math.ceil(kept_rows / sample.group_rows)
+    per_row = (sample.encoded_bytes - sample.empty_bytes) / sample.rows
+    result_bytes = sample.empty_bytes + round(per_row * kept_rows) + FOOTER_BYTES_PER_GROUP * groups
+    compute_wall = math.ceil(spec.shards / parallelism) * pod_seconds
+    reduce_wall = START_SECONDS + result_bytes / REDUCE_BYTES_PER_SECOND
+    return Plan(
+        rows=rows,
+        shards=spec.shards,
+        rows_per_shard=rows_per_shard,
+        kept_rows=kept_rows,
+        result_bytes=result_bytes,
+        core_seconds=core_seconds,
+        pod_seconds=pod_seconds,
+        pod_hours=(spec.shards * pod_seconds + reduce_wall) / 3600,
+        compute_wall_seconds=compute_wall,
+        reduce_wall_seconds=reduce_wall,
+        wall_seconds=compute_wall + reduce_wall,
+        parallelism=parallelism,
+        cpu_limit=cpu_limit,
+        sample_rows=sample.rows,
+    )
