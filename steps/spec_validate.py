@@ -16,7 +16,7 @@ from typing import Any
 
 from steps.axis import GRID_KINDS, RANDOM_KINDS, Axis, Scalar
 from steps.spec_error import SpecError, field_path, shown
-from steps.spec_keys import OBJECTIVE_KEYS, RESOURCE_KEYS, closest, reject_unknown
+from steps.spec_keys import OBJECTIVE_KEYS, RESOURCE_KEYS, TOP_LEVEL_KEYS, closest, reject_unknown
 from steps.spec_limits import MAX_KEEP_TOP_K, MAX_ROWS, MAX_TOP_K
 from steps.spec_parts import Keep, Objective, Resources
 
@@ -131,6 +131,12 @@ def parse_space(space: Any) -> tuple[Axis, ...]:
 def _parse_axis(name: str, body: Any) -> Axis:
     field = f"space.{name}"
     kinds = GRID_KINDS + RANDOM_KINDS
+    if not isinstance(body, Mapping) and name in TOP_LEVEL_KEYS:  # TOML's most common slip
+        raise SpecError(
+            field,
+            f"is not an axis: '{name}' is a top-level key, and TOML puts every key written "
+            "after [space] into [space]; write it above the first [table]",
+        )
     if not isinstance(body, Mapping) or len(body) != 1:
         raise SpecError(field, f"must be a table with exactly one of: {', '.join(kinds)}")
     ((kind, args),) = body.items()

@@ -152,3 +152,13 @@ def test_empty_toleration_fields_are_fields_left_out(tmp_path: Path) -> None:
         SMALL + '[[scheduling.tolerations]]\nkey = ""\noperator = "Exists"\neffect = ""\n'
     )
     assert rendered(path)["spec"]["tolerations"] == [{"operator": "Exists"}]
+
+
+def test_a_top_level_key_written_after_space_says_to_move_it(tmp_path: Path) -> None:
+    path = tmp_path / "slip.toml"
+    path.write_text(
+        'name = "slip"\nfunction = "steps.kernels:rosenbrock"\n[space]\nx = { range = [0, 9] }\nshards = 4\n'
+    )
+    done = sweep("render", str(path), "--store", "s3://ttg-runs/sweeps")
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1
+    assert "'space.shards': is not an axis: 'shards' is a top-level key" in done.stderr
