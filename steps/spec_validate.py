@@ -32,6 +32,7 @@ __all__ = [
     "parse_objective",
     "parse_resources",
     "parse_space",
+    "quantity_value",
     "required_str",
 ]
 
@@ -313,7 +314,33 @@ def parse_resources(data: Any, field: str, base: Resources = Resources()) -> Res
             )
         quantities[key] = text
     gpu = _gpu_count(data["gpu"], field_path(field, "gpu")) if "gpu" in data else base.gpu
-    return replace(base, **quantities, gpu=gpu)
+    resources = replace(base, **quantities, gpu=gpu)
+    for kind in ("cpu", "memory"):  # what the API server refuses a pod for
+        request, limit = getattr(resources, f"{kind}_request"), getattr(resources, f"{kind}_limit")
+        if quantity_value(limit) <= 0:
+            raise SpecError(field_path(field, f"{kind}_limit"), f"must be more than 0, got {limit}")
+        if quantity_value(request) > quantity_value(limit):
+            raise SpecError(
+                field_path(field, f"{kind}_request"),
+                f"{request} is more than {kind}_limit {limit}: Kubernetes refuses such a pod",
+            )
+    return resources
+
+
+_SCALE = {
+    "": 1.0,
+    "m": 1e-3,
+    **{unit: 1000.0 ** (n + 1) for n, unit in enumerate("kMGTPE")},
+    **{unit: 1024.0 ** (n + 1) for n, unit in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
+}
+
+
+def quantity_value(text: str) -> float:
+    """A Kubernetes quantity that QUANTITY_RE accepts, as a number: "500m" is 0.5."""
+    match = QUANTITY_RE.fullmatch(text)
+    if match is None:
+        raise ValueError(f"not a quantity: {text!r}")
+    return float(match[1]) * _SCALE[match[3] or ""]
 
 
 def _gpu_count(value: Any, field: str) -> int:

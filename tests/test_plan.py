@@ -141,3 +141,40 @@ def test_a_failing_function_is_one_line_without_a_traceback(tmp_path: Path) -> N
     spec.write_text('name = "bad"\nfunction = "bad:f"\n[space]\nx = { range = [0, 100] }\n')
     done = sweep("plan", str(spec), cwd=tmp_path)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "boom" in done.stderr
+
+
+def test_a_slow_per_row_function_keeps_to_a_short_budget(tmp_path: Path) -> None:
+    (tmp_path / "crawl.py").write_text(
+        "import time\ndef f(x):\n    time.sleep(0.5)\n    return {'y': x * 1.0}\n"
+    )
+    spec = tmp_path / "crawl.toml"
+    spec.write_text(
+        'name = "crawl"\nfunction = "crawl:f"\nvectorized = false\n[space]\nx = { range = [0, 1000] }\n'
+    )
+    done = sweep("plan", str(spec), "--json", "--seconds", "0.5", cwd=tmp_path, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["core_seconds"] == pytest.approx(500, rel=0.5)
+
+
+def test_output_written_at_import_or_by_file_descriptor_stays_out_of_the_json(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "loud.py").write_text(
+        "import os\nprint('importing loud')\ndef f(x):\n    os.write(1, b'raw\\n')\n    return {'y': x * 2}\n"
+    )
+    spec = tmp_path / "loud.toml"
+    spec.write_text('name = "loud"\nfunction = "loud:f"\n[space]\nx = { range = [0, 100] }\n')
+    done = sweep("plan", str(spec), "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["rows"] == 100
+    assert "importing loud" in done.stderr and "raw" in done.stderr
+
+
+@pytest.mark.parametrize("seconds", ["inf", "1e309", "nan", "0"])
+def test_a_budget_must_be_a_finite_positive_number(seconds: str) -> None:
+    done = sweep("plan", "--seconds", seconds)
+    assert (
+        done.returncode == 2
+        and len(done.stderr.splitlines()) <= 3
+        and "Traceback" not in done.stderr
+    )

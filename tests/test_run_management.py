@@ -344,3 +344,70 @@ def test_a_module_named_like_a_dependency_in_the_current_folder_breaks_nothing(
     (tmp_path / "runs").mkdir()
     done = sweep("list", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_run_that_keeps_its_best_rows_is_complete(
+    tmp_path: Path, logs_env: dict[str, str]
+) -> None:
+    spec = tmp_path / "best.toml"
+    spec.write_text(SPEC.replace('name = "managed"', 'name = "managed"\nkeep = { top_k = 7 }'))
+    store = str(tmp_path / "runs")
+    done = sweep("run", str(spec), "--store", store, "--run-id", "managed-top", env=logs_env)
+    assert done.returncode == 0, done.stderr
+    assert listed(store)["managed-top"]["state"] == "complete"
+    again = sweep(
+        "run", str(spec), "--store", store, "--resume", "--run-id", "managed-top", env=logs_env
+    )
+    assert "already complete" in again.stdout
+
+
+def test_delete_refuses_another_tools_output_folder(tmp_path: Path) -> None:
+    """Spark and Hadoop leave a _SUCCESS in every output folder; a spec.json can be anyone's."""
+    spark = tmp_path / "spark/events/day-2024-01-01"
+    spark.mkdir(parents=True)
+    (spark / "_SUCCESS").touch()
+    (spark / "part-0.parquet").write_bytes(b"data")
+    other = tmp_path / "other/myapp/build"
+    other.mkdir(parents=True)
+    (other / "spec.json").write_text('{"spec_hash": "' + "a" * 64 + '", "spec": {"name": "x"}}')
+    for folder in (spark, other):
+        refused = sweep("delete", str(folder), "--yes")
+        assert refused.returncode == 2 and "is not a TTG run" in refused.stderr
+    assert (spark / "part-0.parquet").read_bytes() == b"data" and (other / "spec.json").is_file()
+
+
+def test_a_result_with_a_damaged_page_keeps_its_shards_and_resume_rebuilds_it(
+    spec_file: Path, tmp_path: Path, logs_env: dict[str, str]
+) -> None:
+    store = tmp_path / "runs"
+    args = ["--store", str(store), "--run-id", "managed-ok"]
+    assert sweep("run", str(spec_file), *args, env=logs_env).returncode == 0
+    result = store / "managed/managed-ok/result.parquet"
+    whole = bytearray(result.read_bytes())
+    whole[200:260] = bytes(60)  # inside the first column chunk's pages; the footer is intact
+    result.write_bytes(bytes(whole))
+    refused = sweep("delete", "managed-ok", "--store", str(store), "--shards-only", "--yes")
+    assert refused.returncode == 2 and list((store / "managed/managed-ok/shards").iterdir())
+    resumed = sweep("run", str(spec_file), *args, "--resume", env=logs_env)
+    assert resumed.returncode == 0 and "already complete" not in resumed.stdout
+    assert sweep("verify", str(store / "managed/managed-ok")).returncode == 0
+
+
+def test_results_of_a_cut_short_result_says_so(
+    spec_file: Path, tmp_path: Path, logs_env: dict[str, str]
+) -> None:
+    store = tmp_path / "runs"
+    assert (
+        sweep(
+            "run", str(spec_file), "--store", str(store), "--run-id", "managed-ok", env=logs_env
+        ).returncode
+        == 0
+    )
+    result = store / "managed/managed-ok/result.parquet"
+    result.write_bytes(result.read_bytes()[:100])
+    done = sweep("results", str(store / "managed/managed-ok"))
+    assert (
+        done.returncode == 2
+        and "run --resume" in done.stderr
+        and len(done.stderr.splitlines()) == 1
+    )

@@ -4,6 +4,7 @@ spec argument, and the error that is bad input found by the CLI itself."""
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
@@ -65,6 +66,6 @@ def positive_seconds(value: str) -> float:
         seconds = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, got '{value}'") from None
-    if not seconds > 0:
+    if not 0 < seconds < math.inf:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value}")
     return seconds

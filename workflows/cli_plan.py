@@ -42,23 +42,28 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from steps.function import import_function
-    from workflows.plan import SAMPLE_ROWS, cores, estimate, take_sample
+    from steps.spec_validate import quantity_value
+    from workflows.plan import SAMPLE_ROWS, estimate, stdout_to_stderr, take_sample
     from workflows.terminal import make_console
 
     spec = load_spec_arg(args.spec, args.shards)
-    import_function(spec.function)  # a missing module is one line, before any sampling
     console = make_console(stderr=True)
-    with Progress(
-        TextColumn("timing a sample of the function"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=console,
-        transient=True,
-        disable=args.json or not console.is_terminal,
-    ) as progress:
+    with stdout_to_stderr():  # what the user's module prints, importing or running
+        import_function(spec.function)  # a missing module is one line, before any sampling
+    with (
+        stdout_to_stderr(),
+        Progress(
+            TextColumn("timing a sample of the function"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=console,
+            transient=True,
+            disable=args.json or not console.is_terminal,
+        ) as progress,
+    ):
         task = progress.add_task("sample", total=SAMPLE_ROWS)
         sample = take_sample(spec, args.seconds, lambda rows: progress.advance(task, rows))
-    plan = estimate(spec, sample, args.parallelism, cores(spec.resources.cpu_limit))
+    plan = estimate(spec, sample, args.parallelism, quantity_value(spec.resources.cpu_limit))
     if args.json:
         print(json.dumps(plan.document(), indent=2))
         return 0

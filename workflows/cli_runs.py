@@ -191,7 +191,8 @@ def _argo_logs(args: argparse.Namespace) -> int:
         )
     config = argo.ArgoConfig.from_env(args.namespace)
     pod = None
-    for line in workflow_logs(config, args.run, args.task):
+    workflow = args.run.rpartition("/")[2]  # NAME/RUN_ID: on Argo, the run id is the name
+    for line in workflow_logs(config, workflow, args.task):
         if line.pod != pod:
             print(f"==> {line.pod} <==")
             pod = line.pod

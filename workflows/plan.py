@@ -12,11 +12,11 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import re
+import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ from steps.parquet import open_writer, row_group_rows
 from steps.space import Space
 from steps.spec import Spec
 
-__all__ = ["Plan", "Sample", "cores", "estimate", "take_sample"]
+__all__ = ["Plan", "Sample", "estimate", "stdout_to_stderr", "take_sample"]
 
 SAMPLE_ROWS = 65_536  # rows timed in all, at most
 SLICES = 16  # spread over the space, so a grid's outer axes vary in the sample too
@@ -39,13 +39,6 @@ QUICK_SLICE_SECONDS = 0.05
 START_SECONDS = 5.0  # S of docs/scaling.md: a pod's start-up, image cached on the node
 REDUCE_BYTES_PER_SECOND = 100e6  # b of docs/scaling.md: S3 down and up through one pod
 FOOTER_BYTES_PER_GROUP = 400  # ~0.4 KB of footer per row group (docs/scaling.md)
-_QUANTITY = re.compile(r"\A([0-9]*\.?[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?\Z")
-_SCALE: dict[str | None, float] = {
-    None: 1.0,
-    "m": 1e-3,
-    **{unit: 1000.0 ** (n + 1) for n, unit in enumerate("kMGTPE")},
-    **{unit: 1024.0 ** (n + 1) for n, unit in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
-}
 
 
 @dataclass(frozen=True)
@@ -80,13 +73,19 @@ class Plan:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-def cores(quantity: str) -> float:
-    """CPU cores from a Kubernetes quantity, as the spec accepts it: "500m" is 0.5, "2" is 2,
-    "1k" is 1,000."""
-    match = _QUANTITY.fullmatch(quantity)
-    if match is None:
-        raise ValueError(f"not a CPU quantity: {quantity!r}")
-    return float(match[1]) * _SCALE[match[2]]
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """File descriptor 1 is stderr meanwhile: `plan --json` keeps stdout for its document,
+    whatever the user's code writes there (print, or os.write(1, ...) from C)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def take_sample(
@@ -94,26 +93,28 @@ def take_sample(
 ) -> Sample:
     """Time the function on up to SAMPLE_ROWS rows in SLICES slices; `tick` after each.
 
-    A first slice of PROBE_ROWS says how long a row takes, so a slow function is timed on
-    smaller slices, within about `seconds` in all. A slice that takes milliseconds is timed
-    up to REPEATS times and its fastest kept (noise only ever adds); the median slice stands
-    for the space. What the function prints goes to stderr after the sample, not into
-    `plan --json`; if it fails, only the one line of its FunctionError is said."""
+    A probe of PROBE_ROWS (one row, for a function slower than the budget spares) says how
+    long a row takes, so a slow function is timed on fewer and smaller slices, within about
+    `seconds` in all. A slice that takes milliseconds is timed up to REPEATS times and its
+    fastest kept (noise only ever adds); the median slice stands for the space. If the
+    function fails, only the one line of its FunctionError is said."""
     space = Space(spec)
     function = ChunkFunction(spec)
-    printed = io.StringIO()  # the function's output (and a traceback compute would log)
-    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
-        _timed_slice(spec, space, function, 0, min(PROBE_ROWS, space.rows), 1)  # first calls
-        probe = _timed_slice(spec, space, function, 0, min(PROBE_ROWS, space.rows))
+    failure_output = io.StringIO()  # a traceback compute would log: the error says it
+    with contextlib.redirect_stderr(failure_output):
+        first = min(PROBE_ROWS, space.rows)
+        warm = _timed_slice(spec, space, function, 0, 1, 1)  # pays the first call's costs
+        # One row at a time while a row costs more than the budget can spare.
+        slow = warm.seconds * first > seconds / SLICES
+        probe = _timed_slice(spec, space, function, 0, 1 if slow else first, 1 if slow else REPEATS)
         size = min(SAMPLE_ROWS, space.rows) // SLICES or 1
-        budget_rows = int(seconds / SLICES / max(probe.seconds_per_row, 1e-9))
-        size = max(1, min(size, budget_rows))
-        starts = sorted({(space.rows - size) * k // max(SLICES - 1, 1) for k in range(SLICES)})
+        size = max(1, min(size, int(seconds / SLICES / max(probe.seconds_per_row, 1e-9))))
+        count = max(1, min(SLICES, int(seconds / max(probe.seconds_per_row * size, 1e-9))))
+        starts = sorted({(space.rows - size) * k // max(count - 1, 1) for k in range(count)})
         slices = []
         for start in starts:
             slices.append(_timed_slice(spec, space, function, start, min(start + size, space.rows)))
             tick(slices[-1].table.num_rows)
-    sys.stderr.write(printed.getvalue())  # kept when it worked; a failure is its one line
     table = pa.concat_tables([t.table for t in slices]).combine_chunks()
     kept = RowFilter(spec).add(table) if spec.keep.where is not None else None
     # Two sizes give a line: the probe's few rows and each slice's many. Its slope is a row's

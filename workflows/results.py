@@ -21,7 +21,7 @@ from steps import layout
 from steps.fingerprint import CodeFingerprint
 from steps.run_record import RunRecordError, read_run_record
 from steps.spec import NAME_RE, Spec, SpecError, parse_spec
-from steps.store import ObjectNotFoundError, Store, file_uri_path, open_store
+from steps.store import FileStore, ObjectNotFoundError, Store, file_uri_path, open_store
 
 __all__ = [
     "FinishedRun",
@@ -110,23 +110,37 @@ class FinishedRun:
 
 def find_run_in(reference: str, store_uri: str) -> RunRef:
     """Like `find_run`, but a bare run id is looked up in `store_uri` only, never taken for a
-    folder of the current directory; and whatever it resolves to must be a TTG run folder
-    (its name and run id valid, spec.json or _SUCCESS in it). What `delete` acts on."""
+    folder of the current directory, nor followed through a symlink out of the store; and
+    whatever it resolves to must be a TTG run folder (a valid name and run id, and a run
+    record of TTG's for that sweep). What `delete` acts on."""
     text = reference.strip()
     if "/" not in text and layout.RUN_ID_RE.fullmatch(text):
-        if store_uri.startswith("s3://"):
-            ref = _from_run_id_in(open_store(store_uri), text)
+        store = open_store(store_uri)
+        if isinstance(store, FileStore):
+            if any(p.is_symlink() for p in store.root.glob(f"*/{text}")):
+                raise ResultsError(f"run {text} in {store_uri} is a symlink: give its own folder")
+            ref = _from_run_id(text, store.root)
         else:
-            ref = _from_run_id(text, Path(store_uri))
+            ref = _from_run_id_in(store, text)
     else:
         ref = find_run(text, store_uri)
     if not (NAME_RE.fullmatch(ref.name) and layout.RUN_ID_RE.fullmatch(ref.run_id)):
         raise ResultsError(f"{reference} is not a run folder (<store>/<name>/<run_id>/)")
-    if not (
-        ref.store.exists(ref.key(layout.spec_key)) or ref.store.exists(ref.key(layout.success_key))
-    ):
-        raise ResultsError(f"{ref.url} is not a TTG run (it has no spec.json or _SUCCESS)")
+    if not _is_ttg_run(ref):
+        raise ResultsError(
+            f"{ref.url} is not a TTG run: no spec.json of TTG's for sweep '{ref.name}' in it"
+        )
     return ref
+
+
+def _is_ttg_run(ref: RunRef) -> bool:
+    """A run record TTG wrote for this very folder (a `_SUCCESS` alone is what Spark and
+    Hadoop leave in every output folder too)."""
+    try:
+        record = read_run_record(ref.store, ref.key(layout.spec_key))
+    except (ObjectNotFoundError, RunRecordError):
+        return False
+    return isinstance(record.spec, dict) and record.spec.get("name") == ref.name
 
 
 def find_run(reference: str, default_store: str = "runs") -> RunRef:
@@ -229,7 +243,33 @@ def load_run(ref: RunRef) -> FinishedRun:
             f"{ref.url}: spec.json and summary.json are of different specs (hashes "
             f"{spec.hash[:12]} and {str(summary.get('spec_hash'))[:12]})"
         )
+    _check_result(ref, summary)
     return FinishedRun(ref, summary, spec, record.started_at)
+
+
+def _check_result(ref: RunRef, summary: dict[str, Any]) -> None:
+    """The result is there, its footer reads, and it holds the rows the summary says it
+    keeps: a result lost or cut short is no finished run, whatever `_SUCCESS` says (and
+    `run --resume` rebuilds it from the shards)."""
+    import pyarrow.parquet as pq
+
+    key = ref.key(layout.result_key)
+    kept = summary.get("kept_rows", summary.get("rows"))
+    try:
+        with ref.store.open_read(key) as handle:
+            rows = pq.read_metadata(handle).num_rows
+    except ObjectNotFoundError:
+        raise ResultsError(f"{ref.store.url(key)} is missing: `run --resume` rebuilds it") from None
+    except (OSError, ValueError) as exc:
+        raise ResultsError(
+            f"{ref.store.url(key)} is not a readable Parquet file ({str(exc)[:120]}): "
+            "`run --resume` rebuilds it"
+        ) from None
+    if rows != kept:
+        raise ResultsError(
+            f"{ref.store.url(key)} holds {rows:,} rows, the summary says {kept:,}: "
+            "`run --resume` rebuilds it"
+        )
 
 
 def _json_object(store: Store, key: str) -> dict[str, Any]:

@@ -14,10 +14,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import pyarrow.parquet as pq
-
 from steps import layout
 from steps.run_record import RunRecordError, read_run_record, timestamp
+from steps.shards import check_pages
 from steps.store import ObjectNotFoundError, Store, StoreError
 from workflows.results import FinishedRun, ResultsError, RunRef, load_run
 
@@ -113,21 +112,24 @@ def _entry(store: Store, name: str, run_id: str, keys: list[str]) -> RunEntry | 
     )
 
 
-def finished_run(ref: RunRef) -> FinishedRun | None:
-    """The run, if it is complete: `_SUCCESS`, records that hold up (`load_run`), and a result
-    whose footer reads and counts the summary's rows. Else None: a result lost or cut short
-    is no finished run, whatever `_SUCCESS` says, and resuming rebuilds it from the shards."""
+def finished_run(ref: RunRef, pages: bool = False) -> FinishedRun | None:
+    """The run, if it is complete: `_SUCCESS`, records that hold up and a result that holds
+    the rows its summary keeps (`load_run`); with `pages`, every page of the result also
+    matches its checksum (a read of the whole result: for what would destroy the shards, or
+    declare a resume needless). Else None: resuming rebuilds the result from the shards."""
     try:
         finished = load_run(ref)
-        with ref.store.open_read(finished.result_key) as handle:
-            rows = pq.read_metadata(handle).num_rows
+        if pages:
+            with ref.store.open_read(finished.result_key) as handle:
+                check_pages(handle)
     except (ResultsError, StoreError, OSError, ValueError):
         return None
-    return finished if rows == finished.rows else None
+    return finished
 
 
 def is_complete(ref: RunRef) -> bool:
-    return finished_run(ref) is not None
+    """Complete down to every page's checksum (see `finished_run`)."""
+    return finished_run(ref, pages=True) is not None
 
 
 def _record(store: Store, name: str, run_id: str) -> tuple[str | None, int | None, str | None]:
