@@ -121,6 +121,10 @@ BAD = [
     ),
     ('[resources]\npriority_class = "x"', "it belongs in [scheduling]"),
     ("[objective2]\nx = 1", "unknown key"),
+    ('[scheduling]\nnode_selector = { "' + "a" * 250 + '.com/x" = "y" }', "label key"),
+    ('[resources]\ncpu_limit = "0"', "'resources.cpu_limit': must be more than 0"),
+    ('[resources]\ncpu_request = "2"\ncpu_limit = "1"', "Kubernetes refuses such a pod"),
+    ('[resources]\nmemory_request = "1Gi"\nmemory_limit = "1Mi"', "is more than memory_limit"),
 ]
 
 
