@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
@@ -16,6 +17,8 @@ __all__ = [
     "DEFAULT_SPEC",
     "CliParser",
     "UsageError",
+    "called_as_ttg",
+    "command_name",
     "load_spec_arg",
     "non_negative",
     "positive",
@@ -69,3 +72,13 @@ def positive_seconds(value: str) -> float:
     if not 0 < seconds < math.inf:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value}")
     return seconds
+
+
+def called_as_ttg() -> bool:
+    """The user ran the `ttg` console script, not `python workflows/sweep.py`."""
+    return Path(sys.argv[0]).name == "ttg"
+
+
+def command_name() -> str:
+    """How the user called TTG, for usage lines: `ttg`, or the script."""
+    return "ttg" if called_as_ttg() else "sweep.py"

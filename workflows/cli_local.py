@@ -21,6 +21,7 @@ from workflows.cli_args import (
     DEFAULT_SPEC,
     CliParser,
     UsageError,
+    called_as_ttg,
     load_spec_arg,
     positive,
     positive_seconds,
@@ -162,7 +163,7 @@ def _resume_plan(store: Store, spec: Spec, run_id: str) -> ResumePlan:
 def _resume_command(args: argparse.Namespace, run_id: str) -> str:
     """The command that continues this run: as the user called TTG, with what fixes the spec
     and the store (the spec hash depends on `--shards`), and the run id."""
-    called = ["ttg"] if Path(sys.argv[0]).name == "ttg" else [sys.executable, sys.argv[0]]
+    called = ["ttg"] if called_as_ttg() else [sys.executable, sys.argv[0]]
     words = [*called, "run", *([args.spec] if args.spec else [])]
     if args.store != DEFAULT_LOCAL_STORE:
         words += ["--store", args.store]

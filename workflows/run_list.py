@@ -90,14 +90,16 @@ def _entry(store: Store, name: str, run_id: str, keys: list[str]) -> RunEntry | 
     names = {key.removeprefix(prefix + "/") for key in keys}
     if "spec.json" not in names and "_SUCCESS" not in names:
         return None  # not a TTG run folder
-    started, shards, code = _record(store, name, run_id)
+    finished = finished_run(RunRef(store, name, run_id)) if "_SUCCESS" in names else None
     rows = seconds = None
     state: State = "failed" if FAILED_RECORD in names else "incomplete"
-    finished = finished_run(RunRef(store, name, run_id)) if "_SUCCESS" in names else None
-    if finished is not None:
+    if finished is None:
+        started, shards, code = _record(store, name, run_id)
+    else:  # load_run has read spec.json already: no second read of it
         state, rows, seconds = "complete", finished.rows, finished.seconds
-        if finished.code is not None:  # the code of the result, resumed or not
-            code = finished.code.digest[:12]
+        started, shards = finished.started_at, finished.spec.shards
+        # the code of the result, resumed or not; an older TTG's run records none
+        code = finished.code.digest[:12] if finished.code is not None else None
     return RunEntry(
         name=name,
         run_id=run_id,

@@ -27,10 +27,10 @@ if sys.path and Path(sys.path[0] or ".").resolve() == _HERE:
 from steps.spec import SpecError  # noqa: E402
 from steps.store import StoreError  # noqa: E402
 from workflows import cli_cluster, cli_local, cli_plan, cli_results, cli_runs  # noqa: E402
-from workflows.cli_args import CliParser, UsageError  # noqa: E402
+from workflows.cli_args import CliParser, UsageError, command_name  # noqa: E402
 from workflows.options import BuildError  # noqa: E402
 
-__all__ = ["build_parser", "command_name", "console_main", "main"]
+__all__ = ["build_parser", "console_main", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,11 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
     cli_runs.add_commands(sub)
     cli_plan.add_commands(sub)
     return parser
-
-
-def command_name() -> str:
-    """How the user called TTG, for usage lines: `ttg`, or the script."""
-    return "ttg" if Path(sys.argv[0]).name == "ttg" else "sweep.py"
 
 
 def bad_input() -> tuple[type[Exception], ...]:
