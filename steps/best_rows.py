@@ -153,7 +153,7 @@ def check_result(
     try:
         check_best_rows(source, best.top, spec.keep, [info.first_param_id for info in infos])
     except BestRowError as exc:
-        key = layout.shard_key(spec.name, run_id, exc.shard, spec.shards)
+        key = layout.shard_key(spec.name, run_id, exc.shard, infos[0].count)
         raise ShardError(f"shard {exc.shard} ({store.url(key)}) {exc}") from None
     except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid / ArrowIOError
         # Damage the page checks missed: it is the shards', not the store's ("cannot write").

@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -32,10 +33,20 @@ from steps.fingerprint import (
 from steps.function import ChunkFunction, FunctionError
 from steps.keep import KeepError, RowFilter
 from steps.parquet import AlignedRowGroups, open_writer, row_group_rows, writer_fingerprint
+from steps.refine import STAGE_COLUMN
 from steps.run_record import RunMismatchError, claim_run
 from steps.shards import ShardInfo, check_pages, read_shard_info, seal_footer
 from steps.space import Space, arrow_type
 from steps.spec import Spec, SpecError
+from steps.stages import (
+    Centres,
+    StageSpace,
+    decode_centres,
+    encode_centres,
+    stage_of_shard,
+    stage_space,
+    total_shards,
+)
 from steps.store import ObjectNotFoundError, Store, StoreError
 from steps.summary import PartialSummary
 
@@ -66,9 +77,10 @@ def existing_shard(
     start: int,
     stop: int,
     code: CodeFingerprint,
+    centres: str | None = None,
 ) -> ShardInfo | None:
     """The shard already in the store, if it is complete, belongs to this spec, was computed
-    by this code and would be accepted by reduce."""
+    by this code (around these centres, in a zoomed stage) and would be accepted by reduce."""
     try:
         info = read_shard_info(store, key)
     except ObjectNotFoundError:
@@ -76,7 +88,9 @@ def existing_shard(
     except StoreError as exc:
         print(f"shard {index}: existing object is unusable, recomputing ({exc})", file=sys.stderr)
         return None
-    problem = info.problem(spec.hash, index, spec.shards, start, stop, spec.keep.everything)
+    problem = info.problem(spec.hash, index, total_shards(spec), start, stop, spec.keep.everything)
+    if problem is None and info.centres != centres:
+        problem = f"was zoomed around other points ({info.centres}, now {centres})"
     if problem is None:
         problem = other_code(info, code)
     if problem is None:
@@ -109,14 +123,20 @@ def _damaged_pages(store: Store, key: str) -> str | None:
     return None
 
 
-def compute_shard(spec: Spec, store: Store, run_id: str, index: int) -> ShardOutcome:
-    space = Space(spec)
-    start, stop = space.shard_range(index)
-    key = layout.shard_key(spec.name, run_id, index, spec.shards)
+def compute_shard(
+    spec: Spec, store: Store, run_id: str, index: int, centres: Centres = ()
+) -> ShardOutcome:
+    """Shard `index` of the run; in a zoomed stage, around the previous stage's `centres`."""
+    stage = stage_of_shard(spec, index)
+    space = stage_space(spec, stage, centres)
+    recorded = encode_centres(centres) if stage.number else None
+    start, stop = stage.shard_range(index)
+    count = total_shards(spec)
+    key = layout.shard_key(spec.name, run_id, index, count)
     function = ChunkFunction(spec)
     code = fingerprint_of(spec)  # here, where the shard is computed: the pod's own code
     claim_run(store, spec, run_id, code)
-    done = existing_shard(store, key, spec, index, start, stop, code)
+    done = existing_shard(store, key, spec, index, start, stop, code, recorded)
     if done is not None:
         return ShardOutcome(key, done.rows, done.seconds, skipped=True)
     began = time.perf_counter()
@@ -130,7 +150,9 @@ def compute_shard(spec: Spec, store: Store, run_id: str, index: int) -> ShardOut
             for chunk_start in range(start, stop, spec.chunk_rows):
                 chunk_began = time.perf_counter()
                 chunk_stop = min(chunk_start + spec.chunk_rows, stop)
-                table = chunk_table(spec, space, function, index, chunk_start, chunk_stop)
+                table = chunk_table(
+                    spec, space, function, index, chunk_start, chunk_stop, stage.number
+                )
                 summary.add(table, spec.objective)  # over every computed row, kept or not
                 if writer is None:
                     writer = open_writer(path, table.schema, spec)
@@ -140,9 +162,7 @@ def compute_shard(spec: Spec, store: Store, run_id: str, index: int) -> ShardOut
                 assert groups is not None
                 kept = _kept(rows.add, table, index, chunk_start, chunk_stop)
                 written += _write(writer, groups.add(kept) if kept is not None else [])
-                _log_chunk(
-                    index, spec.shards, chunk_start, chunk_stop, time.perf_counter() - chunk_began
-                )
+                _log_chunk(index, count, chunk_start, chunk_stop, time.perf_counter() - chunk_began)
             if writer is None or groups is None:
                 raise FunctionError(f"shard {index} has no rows")
             best = rows.finish()
@@ -151,7 +171,7 @@ def compute_shard(spec: Spec, store: Store, run_id: str, index: int) -> ShardOut
             info = ShardInfo(
                 spec_hash=spec.hash,
                 index=index,
-                count=spec.shards,
+                count=count,
                 first_param_id=start,
                 rows=written,
                 seconds=time.perf_counter() - began,
@@ -161,6 +181,7 @@ def compute_shard(spec: Spec, store: Store, run_id: str, index: int) -> ShardOut
                 computed_rows=stop - start,
                 writer=writer_fingerprint(spec, table.schema),
                 code=code,
+                centres=recorded,
             )
             writer.add_key_value_metadata(info.to_metadata())
         finally:
@@ -208,8 +229,15 @@ def _log_chunk(index: int, count: int, start: int, stop: int, seconds: float) ->
 
 
 def chunk_table(
-    spec: Spec, space: Space, function: ChunkFunction, index: int, start: int, stop: int
+    spec: Spec,
+    space: Space | StageSpace,
+    function: ChunkFunction,
+    index: int,
+    start: int,
+    stop: int,
+    stage: int = 0,
 ) -> pa.Table:
+    """Rows `[start, stop)` with the function's outputs; a refined sweep's rows say their stage."""
     columns = space.decode(start, stop)
     try:
         outputs = function(columns)
@@ -226,6 +254,9 @@ def chunk_table(
         ) from None
     types = {"param_id": pa.int64(), **{a.name: arrow_type(a) for a in spec.axes}}
     axes = {name: pa.array(columns[name], type=dtype) for name, dtype in types.items()}
+    if spec.refine is not None:  # right after param_id: the order is (stage, param_id)
+        stages = pa.array(np.full(stop - start, stage, dtype=np.int32))
+        axes = {"param_id": axes.pop("param_id"), STAGE_COLUMN: stages, **axes}
     table = pa.Table.from_pydict({**axes, **{n: outputs[n] for n in outputs.column_names}})
     if spec.objective:
         problem = _objective_problem(table, spec.objective.column, spec.objective.on_nan)
@@ -266,12 +297,31 @@ def _parser() -> argparse.ArgumentParser:
         default=_env_int("TOTAL_WORKERS"),
         help="default: $TOTAL_WORKERS, else the spec's",
     )
+    parser.add_argument(
+        "--centres",
+        default="",
+        help="a zoomed stage's shards: the previous stage's best points (JSON, from its reduce)",
+    )
     return parser
 
 
 def _env_int(name: str) -> int | None:
     value = os.environ.get(name)
     return int(value) if value is not None and value.strip().lstrip("-").isdigit() else None
+
+
+def _centres(spec: Spec, shard: int, text: str) -> Centres:
+    """The centres a shard of a zoomed stage needs, and only such a shard."""
+    stage = stage_of_shard(spec, shard).number
+    if stage == 0:
+        if text:
+            raise SpecError(
+                "--centres", f"is for a zoomed stage's shards; shard {shard} is stage 0"
+            )
+        return ()
+    if not text:
+        raise SpecError("--centres", f"is required: shard {shard} is of zoomed stage {stage}")
+    return decode_centres(spec, text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -282,29 +332,29 @@ def main(argv: list[str] | None = None) -> int:
             spec = spec.with_fields(shards=args.shards)
         if args.shard is None:
             raise SpecError("--shard", "is required (or set WORKER_ID)")
-        if not 0 <= args.shard < spec.shards:
-            raise SpecError("--shard", f"must be in 0..{spec.shards - 1}, got {args.shard}")
+        count = total_shards(spec)
+        if not 0 <= args.shard < count:
+            raise SpecError("--shard", f"must be in 0..{count - 1}, got {args.shard}")
+        centres = _centres(spec, args.shard, args.centres)
     except (SpecError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exit_codes.BAD_INPUT
     try:
-        outcome = compute_shard(spec, store, args.run_id, args.shard)
+        outcome = compute_shard(spec, store, args.run_id, args.shard, centres)
     except FunctionError as exc:  # deterministic: retried only if the spec opts in
         print(f"error: {exc}", file=sys.stderr)
         return exit_codes.USER_CODE
     except RunMismatchError as exc:  # the run id holds another spec's run: never retried
-        print(f"error: shard {args.shard} of {spec.shards}: {exc}", file=sys.stderr)
+        print(f"error: shard {args.shard} of {count}: {exc}", file=sys.stderr)
         return exit_codes.BAD_INPUT
     except StoreError as exc:
-        print(f"error: shard {args.shard} of {spec.shards}: {exc}", file=sys.stderr)
+        print(f"error: shard {args.shard} of {count}: {exc}", file=sys.stderr)
         return exit_codes.STORE
     # Rows written now: a shard already complete wrote none (the rows metric and `run`'s
     # rows/s count computed rows).
     write_outputs(args.outputs, {"rows": "0" if outcome.skipped else str(outcome.rows)})
     verb = "already complete, skipped" if outcome.skipped else f"computed in {outcome.seconds:.2f}s"
-    print(
-        f"shard {args.shard}/{spec.shards}: {outcome.rows} rows {verb} -> {store.url(outcome.key)}"
-    )
+    print(f"shard {args.shard}/{count}: {outcome.rows} rows {verb} -> {store.url(outcome.key)}")
     return exit_codes.OK
 
 

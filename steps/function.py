@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from steps.refine import STAGE_COLUMN
 from steps.spec import Spec
 
 __all__ = ["STORABLE", "ChunkFunction", "FunctionError", "import_function", "storable"]
@@ -75,6 +76,7 @@ class ChunkFunction:
         self.spec = spec
         self.function = import_function(spec.function)
         self.axis_names = [a.name for a in spec.axes]
+        self.stage_column = STAGE_COLUMN if spec.refine is not None else None
         self.wants_param_id = _accepts(self.function, "param_id")
         self.schema = schema
         self.defaulted: set[str] = set()  # columns typed float64 for want of any value
@@ -119,6 +121,8 @@ class ChunkFunction:
         for name, values in outputs.items():
             if name == "param_id" or name in self.axis_names:
                 raise FunctionError(f"returned a column '{name}', which is the name of an axis")
+            if name == self.stage_column:
+                raise FunctionError(f"returned a column '{name}': a refined sweep's stage column")
             if len(values) != rows:
                 raise FunctionError(
                     f"returned {len(values)} values for column '{name}', expected {rows}"

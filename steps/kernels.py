@@ -7,12 +7,22 @@ import time
 
 import numpy as np
 
-__all__ = ["noisy_training_loss", "placeholder", "rosenbrock"]
+__all__ = ["BOWL_MINIMUM", "bowl", "noisy_training_loss", "placeholder", "rosenbrock"]
 
 
 def rosenbrock(x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     """The classic banana valley; its minimum is f = 0 at (1, 1)."""
     return {"f": (1 - x) ** 2 + 100 * (y - x * x) ** 2}
+
+
+# Irrational on every axis, so no grid of rational steps ever lands on it.
+BOWL_MINIMUM = (math.sqrt(2) - 1, math.pi / 4, -math.e / 3)
+
+
+def bowl(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> dict[str, np.ndarray]:
+    """A smooth 3-D bowl whose minimum f = 0 is at BOWL_MINIMUM: the refine example's."""
+    a, b, c = BOWL_MINIMUM
+    return {"f": (x - a) ** 2 + 2 * (y - b) ** 2 + 3 * (z - c) ** 2}
 
 
 def noisy_training_loss(

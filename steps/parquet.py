@@ -40,7 +40,7 @@ __all__ = [
 
 
 def dictionary_columns(spec: Spec, schema: pa.Schema) -> list[str]:
-    grid = {a.name for a in spec.axes if not a.is_random}
+    grid = {a.name for a in spec.axes if not a.is_random} | ({"stage"} if spec.refine else set())
     return [f.name for f in schema if f.name in grid or pa.types.is_string(f.type)]
 
 

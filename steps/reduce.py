@@ -35,16 +35,22 @@ from steps.concat import (
     read_group,
     row_groups,
 )
-from steps.fingerprint import mixture
 from steps.keep import RowFilter
 from steps.parquet import AlignedRowGroups, open_writer, row_group_rows, writer_fingerprint
 from steps.read_ahead import read_ahead
 from steps.result_summary import build_summary
-from steps.shards import ShardError, ShardFooterError, ShardInfo, read_shard_info, schema_difference
-from steps.space import Space
+from steps.shard_check import verify_shards
+from steps.shards import ShardError, ShardInfo
 from steps.spec import Spec, SpecError
+from steps.stages import (
+    StageError,
+    centres_of,
+    encode_centres,
+    stage_summaries,
+    stages_of,
+    total_shards,
+)
 from steps.store import (
-    ObjectNotFoundError,
     Store,
     StoreError,
     UnsupportedError,
@@ -71,38 +77,6 @@ _T = TypeVar("_T")
 class ReduceOutcome:
     rows: int
     summary: dict[str, Any]
-
-
-def verify_shards(store: Store, spec: Spec, run_id: str) -> list[ShardInfo]:
-    """Every expected shard, checked from its footer; ShardError names the first bad one."""
-    space = Space(spec)
-    expected = [layout.shard_key(spec.name, run_id, i, spec.shards) for i in range(spec.shards)]
-    present = set(store.list(layout.shards_prefix(spec.name, run_id)))
-    strays = sorted(present - set(expected))
-    if strays:
-        raise ShardError(
-            f"{store.url(strays[0])} is not a shard of this run ({len(strays)} unexpected object(s))"
-        )
-    infos: list[ShardInfo] = []
-    for index, key in enumerate(expected):
-        if key not in present:
-            raise ShardError(f"shard {index} is missing: {store.url(key)}")
-        try:
-            info = read_shard_info(store, key)
-        except (ShardFooterError, ObjectNotFoundError) as exc:  # an outage stays a StoreError
-            raise ShardError(f"shard {index}: {exc}") from None
-        start, stop = space.shard_range(index)
-        problem = info.problem(spec.hash, index, spec.shards, start, stop, spec.keep.everything)
-        if problem:
-            raise ShardError(f"shard {index} ({store.url(key)}) {problem}")
-        if infos and info.schema != infos[0].schema:
-            difference = schema_difference(info.schema, infos[0].schema)
-            raise ShardError(f"shard {index} ({store.url(key)}) {difference}")
-        infos.append(info)
-    problem = mixture([(info.index, info.code) for info in infos])
-    if problem:
-        raise ShardError(problem)
-    return infos
 
 
 def merge_shards(store: Store, spec: Spec, run_id: str, infos: list[ShardInfo], path: Path) -> int:
@@ -339,20 +313,59 @@ def output_parameters(outcome: ReduceOutcome) -> dict[str, str]:
     }
 
 
+def zoom_outputs(store: Store, spec: Spec, run_id: str, stage: int) -> dict[str, str]:
+    """A refined sweep's reduce of a stage before the last: its shards (and every earlier
+    stage's) verified, it writes nothing but its outputs, the next stage's centres."""
+    assert spec.objective is not None
+    infos = verify_shards(store, spec, run_id, through=stage)
+    top = stage_summaries(spec, infos)[stage].top
+    centres = centres_of(spec, top, stage)
+    return {
+        "centres": encode_centres(centres),
+        "best_value": json.dumps(top[0][spec.objective.column]),
+        "best": json.dumps(top[0], separators=(",", ":")),
+    }
+
+
 def _parser() -> argparse.ArgumentParser:
-    return step_parser("python -m steps.reduce", __doc__)
+    parser = step_parser("python -m steps.reduce", __doc__)
+    parser.add_argument(
+        "--stage",
+        type=int,
+        default=None,
+        help="a refined sweep's stage: before the last, only pick the next stage's centres",
+    )
+    return parser
+
+
+def _zoom_stage(spec: Spec, stage: int | None) -> int | None:
+    """The stage to zoom from, or None for the whole reduce (the last stage's, or a flat run's)."""
+    if stage is None:
+        return None
+    last = len(stages_of(spec)) - 1
+    if not 0 <= stage <= last:
+        raise SpecError("--stage", f"must be in 0..{last}, got {stage}")
+    return stage if stage < last else None
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         spec, store = spec_and_store(args)
+        zoom = _zoom_stage(spec, args.stage)
     except (SpecError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exit_codes.BAD_INPUT
     try:
+        if zoom is not None:
+            outputs = zoom_outputs(store, spec, args.run_id, zoom)
+            write_outputs(args.outputs, outputs)
+            print(
+                f"stage {zoom}: best {outputs['best_value']}; next stage zooms around {outputs['centres']}"
+            )
+            return exit_codes.OK
         outcome = reduce_run(store, spec, args.run_id)
-    except ShardError as exc:
+    except (ShardError, StageError) as exc:
         print(f"error: reduce refused, no result written: {exc}", file=sys.stderr)
         return exit_codes.FAILED
     except StoreError as exc:
@@ -360,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         return exit_codes.STORE
     write_outputs(args.outputs, output_parameters(outcome))
     print(
-        f"reduce: {outcome.rows} rows from {spec.shards} shards -> {store.url(layout.result_key(spec.name, args.run_id))}"
+        f"reduce: {outcome.rows} rows from {total_shards(spec)} shards -> {store.url(layout.result_key(spec.name, args.run_id))}"
     )
     return exit_codes.OK
 

@@ -1,5 +1,5 @@
-"""The zoom rule of adaptive refinement (issue 16): from one stage's best points, the next
-stage's grids. Groundwork: the spec does not accept `[refine]` yet, and no Workflow has stages.
+"""Adaptive refinement's `[refine]` table and its zoom rule: from one stage's best points, the
+next stage's grids (docs/refine.md). The stages' row and shard arithmetic is steps/stages.py.
 
 The rule, exactly (docs/refine.md says why):
 
@@ -20,12 +20,33 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from steps.axis import Axis, Scalar
+from steps.spec_error import SpecError, shown
+from steps.spec_keys import REFINE_KEYS, reject_unknown
+from steps.spec_parts import Objective
+from steps.spec_validate import int_in
 
-__all__ = ["Refine", "nominal_step", "stage_boxes", "zoom_axis"]
+__all__ = [
+    "MAX_POINTS",
+    "MAX_REFINE_TOP_K",
+    "MAX_STAGES",
+    "STAGE_COLUMN",
+    "Refine",
+    "box_rows",
+    "nominal_step",
+    "parse_refine",
+    "stage_boxes",
+    "zoom_axis",
+    "zoomable",
+]
 
 ZOOMED_KINDS = ("linspace", "logspace")
+STAGE_COLUMN = "stage"  # the result's int column saying which stage computed a row
+MAX_STAGES = 10
+MAX_REFINE_TOP_K = 16  # the best points travel as one small Workflow parameter
+MAX_POINTS = 1001
 
 
 @dataclass(frozen=True)
@@ -34,9 +55,72 @@ class Refine:
     top_k: int  # best points of a stage the next one zooms around
     points: int | None  # per float axis of a zoomed grid; None: the axis's own num
 
+    def canonical(self) -> dict[str, Any]:
+        return {"stages": self.stages, "top_k": self.top_k, "points": self.points}
 
-def _zoomable(axis: Axis) -> bool:
-    return axis.kind in ZOOMED_KINDS and int(axis.args[2]) >= 2
+
+def zoomable(axis: Axis) -> bool:
+    """A float grid axis of at least two distinct points: the axes a stage zooms."""
+    return (
+        axis.kind in ZOOMED_KINDS
+        and int(axis.args[2]) >= 2
+        and float(axis.args[0]) != float(axis.args[1])
+    )
+
+
+def box_rows(axes: Sequence[Axis], refine: Refine) -> int:
+    """Rows of one zoomed box: every box of every stage has the same shape."""
+    return math.prod(
+        refine.points if refine.points is not None else int(a.args[2]) for a in axes if zoomable(a)
+    )
+
+
+def parse_refine(
+    data: Any, axes: Sequence[Axis], objective: Objective | None, first_rows: int
+) -> Refine | None:
+    """The `[refine]` table, refused in one line where stages could not zoom as asked."""
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        raise SpecError("refine", f"must be a table (stages, top_k, points), got {shown(data)}")
+    reject_unknown(data, REFINE_KEYS, "refine")
+    if "stages" not in data:
+        raise SpecError("refine.stages", "is required: how many stages, the first included")
+    stages = int_in(data["stages"], "refine.stages", 2, MAX_STAGES)
+    top_k = int_in(data.get("top_k", 1), "refine.top_k", 1, MAX_REFINE_TOP_K)
+    points = data.get("points")
+    if points is not None:
+        points = int_in(points, "refine.points", 3, MAX_POINTS)
+    if objective is None:
+        raise SpecError("refine", "needs an [objective]: it is what ranks each stage's best points")
+    if top_k > objective.top_k:
+        raise SpecError(
+            "refine.top_k",
+            f"is {top_k} but the objective ranks only its best {objective.top_k}: raise "
+            f"objective.top_k to at least {top_k}",
+        )
+    zoomed = [a for a in axes if zoomable(a)]
+    if not zoomed:
+        raise SpecError(
+            "refine",
+            "needs a float grid axis to zoom into (a linspace or logspace of at least two "
+            "distinct points); the space has none",
+        )
+    if points is None:
+        short = next((a for a in zoomed if int(a.args[2]) < 3), None)
+        if short is not None:
+            raise SpecError(
+                "refine.points",
+                f"is unset, so stages zoom with the axes' own num, but space.{short.name} has "
+                "only 2 points: a zoomed grid needs at least 3 (set refine.points)",
+            )
+    if any(a.name == STAGE_COLUMN for a in axes):
+        raise SpecError(f"space.{STAGE_COLUMN}", "is the stage column of a refined sweep")
+    if first_rows < top_k:
+        raise SpecError(
+            "refine.top_k", f"is {top_k} but the first stage has only {first_rows} rows"
+        )
+    return Refine(stages=stages, top_k=top_k, points=points)
 
 
 def nominal_step(axis: Axis, stage: int, points: int) -> float:
@@ -49,7 +133,7 @@ def nominal_step(axis: Axis, stage: int, points: int) -> float:
 
 def zoom_axis(axis: Axis, value: Scalar, stage: int, points: int | None) -> Axis:
     """The axis of one box of `stage` (>= 1) around a best point's `value` on it."""
-    if not _zoomable(axis):
+    if not zoomable(axis):
         return Axis(axis.name, "values", (value,))
     count = points if points is not None else int(axis.args[2])
     centre = math.log10(float(value)) if axis.kind == "logspace" else float(value)

@@ -7,6 +7,7 @@ timings and the library versions that made it.
 
 from __future__ import annotations
 
+import json
 import platform
 import time
 from importlib import metadata as importlib_metadata
@@ -18,6 +19,7 @@ import pyarrow as pa
 from steps.run_record import timestamp
 from steps.shards import ShardInfo
 from steps.spec import Spec
+from steps.stages import stage_summaries, stages_of
 from steps.summary import PartialSummary, json_safe
 
 __all__ = ["build_summary"]
@@ -67,9 +69,10 @@ def build_summary(
             "rows": merged.rows,
             "kept_rows": kept_rows,
             "keep": spec.keep.canonical(),
-            "shards": spec.shards,
+            "shards": len(infos),
             "columns": columns,
             "objective": objective,
+            **({"stages": stage_entries(spec, infos)} if spec.refine is not None else {}),
             "timings": {
                 "shard_seconds_total": sum(seconds),
                 "shard_seconds_max": max(seconds),
@@ -81,6 +84,29 @@ def build_summary(
             "finished_at": timestamp(),
         }
     )
+
+
+def stage_entries(spec: Spec, infos: list[ShardInfo]) -> list[dict[str, Any]]:
+    """A refined run's stages: where each one's rows are, its best rows, and the points it
+    zoomed around (steps/stages.py re-derived and checked them from the stage before)."""
+    names = [a.name for a in spec.axes]
+    summaries = stage_summaries(spec, infos)
+    entries = []
+    for stage, summary in zip(stages_of(spec), summaries, strict=True):
+        centres = next((info.centres for info in infos if info.index == stage.first_shard), None)
+        entries.append(
+            {
+                "stage": stage.number,
+                "first_param_id": stage.offset,
+                "rows": summary.rows,
+                "shards": stage.shards,
+                "centres": None
+                if centres is None
+                else [dict(zip(names, point, strict=True)) for point in json.loads(centres)],
+                "best": summary.top,
+            }
+        )
+    return entries
 
 
 def _versions() -> dict[str, str]:

@@ -68,6 +68,9 @@ class ShardInfo:
     writer: str | None = None  # steps.parquet.writer_fingerprint of its writer, if recorded
     code: CodeFingerprint | None = None  # the code that computed it (None: an older TTG's)
     version: str | None = None  # of the object it was read from, if its store has them (ETag)
+    # A zoomed stage's shard: the best points of the previous stage it zoomed around, as
+    # JSON (steps.stages.encode_centres); reduce checks them against that stage's shards.
+    centres: str | None = None
 
     def to_metadata(self) -> dict[str, str]:
         return {
@@ -84,6 +87,7 @@ class ShardInfo:
             PREFIX + "summary": json.dumps(self.summary.to_json(), separators=(",", ":")),
             **({PREFIX + "writer": self.writer} if self.writer is not None else {}),
             **({PREFIX + "code": self.code.to_json()} if self.code is not None else {}),
+            **({PREFIX + "centres": self.centres} if self.centres is not None else {}),
             DIGEST_KEY: UNSEALED,  # last: `seal_footer` fills it in once the file is written
         }
 
@@ -228,6 +232,7 @@ def _decode(meta: pq.FileMetaData, kv: dict[str, str]) -> ShardInfo:
         computed_rows=int(kv.get(PREFIX + "computed_rows", kv[PREFIX + "rows"])),
         writer=kv.get(PREFIX + "writer"),
         code=CodeFingerprint.from_json(kv[PREFIX + "code"]) if PREFIX + "code" in kv else None,
+        centres=kv.get(PREFIX + "centres"),
     )
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from steps.axis import GRID_KINDS, RANDOM_KINDS, Axis, Scalar, grid_length
 from steps.placement import Scheduling, parse_scheduling
+from steps.refine import Refine, box_rows, parse_refine
 from steps.spec_document import decode_document, read_document
 from steps.spec_error import SpecError, field_path, shown
 from steps.spec_keys import OBJECTIVE_KEYS, RESOURCE_KEYS, TOP_LEVEL_KEYS, reject_unknown
@@ -115,6 +116,7 @@ class Spec:
     resources: Resources = Resources()  # noqa: RUF009 (a frozen dataclass)
     scheduling: Scheduling = Scheduling()  # noqa: RUF009 (a frozen dataclass)
     retry_user_errors: bool = False  # retry a deterministic error in the function (flaky I/O)
+    refine: Refine | None = None  # stages zooming into the best points (steps/stages.py)
 
     def canonical(self) -> dict[str, Any]:
         """Plain-JSON form with every default filled in and axis order kept (no resources);
@@ -125,8 +127,9 @@ class Spec:
         return form
 
     def _hashed(self) -> dict[str, Any]:
-        """What the spec hash covers: the canonical form without `code_version`."""
-        return {
+        """What the spec hash covers: the canonical form without `code_version`; `refine` only
+        when set, so specs without it keep their hash."""
+        form = {
             "name": self.name,
             "function": self.function,
             "shards": self.shards,
@@ -138,6 +141,9 @@ class Spec:
             "objective": None if self.objective is None else self.objective.canonical(),
             "keep": self.keep.canonical(),
         }
+        if self.refine is not None:
+            form["refine"] = self.refine.canonical()
+        return form
 
     def to_json(self) -> str:
         """Compact canonical JSON: what travels as the Workflow's `spec` parameter."""
@@ -206,6 +212,7 @@ def parse_spec(data: Any) -> Spec:
     if samples > 1 and not has_random:
         raise SpecError("samples", f"is {samples} but the space has no random axis to draw from")
     objective = parse_objective(data.get("objective"), axes)
+    rows = math.prod(grid_length(a) for a in axes if not a.is_random) * samples
     spec = Spec(
         name=name,
         function=function,
@@ -221,10 +228,18 @@ def parse_spec(data: Any) -> Spec:
         resources=parse_resources(data.get("resources"), "resources"),
         scheduling=parse_scheduling(data.get("scheduling")),
         retry_user_errors=boolean(data.get("retry_user_errors", False), "retry_user_errors"),
+        refine=parse_refine(data.get("refine"), axes, objective, rows),
     )
-    rows = math.prod(grid_length(a) for a in axes if not a.is_random) * samples
     if rows > MAX_ROWS:
         raise SpecError("space", f"has {shown(rows)} rows, more than the supported {MAX_ROWS:,}")
+    if spec.refine is not None:
+        later = (spec.refine.stages - 1) * spec.refine.top_k * box_rows(axes, spec.refine)
+        if rows + later > MAX_ROWS:
+            raise SpecError(
+                "refine",
+                f"makes {shown(rows + later)} rows over all stages, more than the supported "
+                f"{MAX_ROWS:,}",
+            )
     if spec.shards > rows:
         raise SpecError("shards", f"is {spec.shards} but the space has only {rows} rows")
     _check_size(spec)

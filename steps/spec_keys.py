@@ -16,6 +16,7 @@ from steps.spec_parts import Resources
 
 __all__ = [
     "OBJECTIVE_KEYS",
+    "REFINE_KEYS",
     "RESOURCE_KEYS",
     "SCHEDULING_KEYS",
     "TOLERATION_KEYS",
@@ -40,17 +41,20 @@ TOP_LEVEL_KEYS = frozenset(
         "resources",
         "scheduling",
         "retry_user_errors",
+        "refine",
     }
 )
 OBJECTIVE_KEYS = frozenset({"column", "goal", "top_k", "on_nan"})
 RESOURCE_KEYS = frozenset(Resources.__dataclass_fields__)
 SCHEDULING_KEYS = frozenset({"node_selector", "tolerations", "priority_class"})
 TOLERATION_KEYS = frozenset({"key", "operator", "value", "effect", "toleration_seconds"})
+REFINE_KEYS = frozenset({"stages", "top_k", "points"})
 
 # Where each key belongs, as a user would write the place (first table that takes it wins).
 _HOMES = {
     "the top level of the spec": TOP_LEVEL_KEYS,
     "[objective]": OBJECTIVE_KEYS,
+    "[refine]": REFINE_KEYS,
     "[resources]": RESOURCE_KEYS,
     "[scheduling]": SCHEDULING_KEYS,
     "a [[scheduling.tolerations]] entry": TOLERATION_KEYS,

@@ -7,13 +7,15 @@ Argo's node status: https://argo-workflows.readthedocs.io/en/latest/fields/#node
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from hera.workflows import models as m
+
+from steps.spec import spec_from_json
+from steps.stages import total_shards
 
 __all__ = [
     "COMPUTE_TEMPLATE",
@@ -91,7 +93,7 @@ def _shard_count(workflow: m.Workflow) -> int | None:
     for parameter in (spec.arguments.parameters or []) if spec and spec.arguments else []:
         if parameter.name == "spec" and parameter.value is not None:
             with contextlib.suppress(ValueError, TypeError, KeyError):
-                return int(json.loads(str(parameter.value))["shards"])
+                return total_shards(spec_from_json(str(parameter.value)))
     specs = [spec, status.stored_workflow_template_spec if status else None]
     for templates in (s.templates or [] for s in specs if s is not None):
         for template in templates:

@@ -32,7 +32,19 @@ from hera.workflows import (
 from hera.workflows import models as m
 
 from steps import exit_codes
-from steps.spec import Resources, Spec
+from steps.spec import Spec
+from steps.stages import stages_of, total_rows
+from workflows.build_pods import (
+    OPTIONAL_SECRET_KEYS,
+    RUN_AS_GID,
+    RUN_AS_UID,
+    S3_SECRET_KEYS,
+    container_security,
+    pod_security,
+    requirements,
+    s3_env,
+    scheduling,
+)
 from workflows.options import (
     COMPUTE_MODULE,
     KINDS,
@@ -61,18 +73,13 @@ __all__ = [
 ]
 
 ENTRYPOINT = "sweep"
-# The worker image's user (docker/Dockerfile) must match.
-RUN_AS_UID = 10001
-RUN_AS_GID = 10001
-GPU_RESOURCE = "nvidia.com/gpu"  # the NVIDIA device plugin's extended resource
 # Output-parameter files live under /tmp, the emptyDir: on a cluster each pod has its own, and
 # the local executor emulates that (a fresh private folder per attempt, removed after it), so
 # no run ever writes to the host's shared /tmp. The run id and shard keep the paths distinct.
 OUTPUTS_ROOT = "/tmp/ttg/{{workflow.name}}"
 COMPUTE_OUTPUTS = OUTPUTS_ROOT + "/shard-{{inputs.parameters.shard}}"
 REDUCE_OUTPUTS = OUTPUTS_ROOT + "/reduce"
-S3_SECRET_KEYS = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
-OPTIONAL_SECRET_KEYS = frozenset({"AWS_REGION"})
+ZOOM_OUTPUTS = OUTPUTS_ROOT + "/zoom-{{inputs.parameters.stage}}"
 SHARD_SECONDS_BUCKETS: list[float | m.Amount] = [1, 5, 15, 60, 300, 900, 3600, 14400]
 
 
@@ -85,89 +92,18 @@ def _labels(spec: Spec) -> dict[str, str]:
 
 
 def _annotations(spec: Spec) -> dict[str, str]:
-    from steps.space import Space
-
-    rows = Space(spec).rows
+    stages = stages_of(spec)
+    rows = total_rows(spec)
+    shards = f"{spec.shards} shards"
+    if len(stages) > 1:
+        shards += f", then {len(stages) - 1} zoomed stages of {stages[1].shards}"
     return {
         "workflows.argoproj.io/title": f"TTG sweep {spec.name}",
         "workflows.argoproj.io/description": (
-            f"`{spec.function}` over {rows:,} parameter combinations in {spec.shards} shards "
+            f"`{spec.function}` over {rows:,} parameter combinations in {shards} "
             f"(spec {spec.hash[:12]})"
         ),
     }
-
-
-def _s3_env(options: BuildOptions) -> list[m.EnvVar] | None:
-    """S3 settings from a Secret, never literals; none at all for a folder store."""
-    if not options.store.startswith("s3://"):
-        return None
-    return [
-        m.EnvVar(
-            name=key,
-            value_from=m.EnvVarSource(
-                secret_key_ref=m.SecretKeySelector(
-                    name=options.s3_secret, key=key, optional=key in OPTIONAL_SECRET_KEYS or None
-                )
-            ),
-        )
-        for key in S3_SECRET_KEYS
-    ]
-
-
-def _resources(resources: Resources, gpus: int = 0) -> m.ResourceRequirements:
-    """A GPU is an extended resource: a limit only (Kubernetes makes the request equal it)."""
-    limits = {
-        "cpu": m.Quantity(resources.cpu_limit),
-        "memory": m.Quantity(resources.memory_limit),
-    }
-    if gpus:
-        limits[GPU_RESOURCE] = m.Quantity(str(gpus))
-    return m.ResourceRequirements(
-        requests={
-            "cpu": m.Quantity(resources.cpu_request),
-            "memory": m.Quantity(resources.memory_request),
-        },
-        limits=limits,
-    )
-
-
-def _scheduling(spec: Spec) -> dict[str, Any]:
-    """The spec's `[scheduling]`, for every pod of the Workflow (workflow-level fields)."""
-    placement = spec.scheduling
-    return {
-        "node_selector": dict(placement.node_selector) or None,
-        "tolerations": [
-            m.Toleration(
-                key=t.key,
-                operator=t.operator,
-                value=t.value,
-                effect=t.effect,
-                toleration_seconds=t.toleration_seconds,
-            )
-            for t in placement.tolerations
-        ]
-        or None,
-        "pod_priority_class_name": placement.priority_class,
-    }
-
-
-def _container_security() -> m.SecurityContext:
-    return m.SecurityContext(
-        allow_privilege_escalation=False,
-        read_only_root_filesystem=True,
-        run_as_non_root=True,
-        capabilities=m.Capabilities(drop=["ALL"]),
-    )
-
-
-def _pod_security() -> m.PodSecurityContext:
-    return m.PodSecurityContext(
-        run_as_non_root=True,
-        run_as_user=RUN_AS_UID,
-        run_as_group=RUN_AS_GID,
-        fs_group=RUN_AS_GID,
-        seccomp_profile=m.SeccompProfile(type="RuntimeDefault"),
-    )
 
 
 def _step_args(outputs: str, extra: list[str]) -> list[str]:
@@ -250,21 +186,24 @@ def _compute_retries(spec: Spec, options: BuildOptions) -> m.RetryStrategy:
 
 
 def _define_templates(spec: Spec, options: BuildOptions) -> None:
-    """The compute and reduce containers and the DAG; called inside a Hera workflow context."""
-    env = _s3_env(options)
+    """The compute and reduce containers and the DAG; called inside a Hera workflow context.
+    A refined sweep's DAG has a fan-out and a reduce per stage (`_stage_tasks`)."""
+    env = s3_env(options)
     resources = options.resources or spec.resources
     common: dict[str, Any] = {
         "image": options.image,
         "image_pull_policy": options.image_pull_policy,
         "env": env,
-        "security_context": _container_security(),
+        "security_context": container_security(),
         "volume_mounts": [m.VolumeMount(name="tmp", mount_path="/tmp")],
     }
+    refined = spec.refine is not None
+    centres = ["--centres", "{{inputs.parameters.centres}}"] if refined else []
     compute = Container(
         name="compute",
         command=["python", "-m", COMPUTE_MODULE],
-        args=_step_args(COMPUTE_OUTPUTS, ["--shard", "{{inputs.parameters.shard}}"]),
-        inputs=[Parameter(name="shard")],
+        args=_step_args(COMPUTE_OUTPUTS, ["--shard", "{{inputs.parameters.shard}}", *centres]),
+        inputs=[Parameter(name="shard"), *([Parameter(name="centres")] if refined else [])],
         outputs=[
             Parameter(
                 name="rows",
@@ -273,7 +212,7 @@ def _define_templates(spec: Spec, options: BuildOptions) -> None:
         ],
         retry_strategy=_compute_retries(spec, options),
         metrics=_compute_metrics(spec),
-        resources=_resources(resources, resources.gpu),
+        resources=requirements(resources, resources.gpu),
         **common,
     )
     reduce = Container(
@@ -284,9 +223,25 @@ def _define_templates(spec: Spec, options: BuildOptions) -> None:
             Parameter(name=name, value_from=m.ValueFrom(path=f"{REDUCE_OUTPUTS}/{name}"))
             for name in ("rows", "best_value", "best")
         ],
-        resources=_resources(resources),
+        resources=requirements(resources),
         **common,
     )
+    if refined:
+        zoom = Container(
+            name="zoom",
+            command=["python", "-m", REDUCE_MODULE],
+            args=_step_args(ZOOM_OUTPUTS, ["--stage", "{{inputs.parameters.stage}}"]),
+            inputs=[Parameter(name="stage")],
+            outputs=[
+                Parameter(name=name, value_from=m.ValueFrom(path=f"{ZOOM_OUTPUTS}/{name}"))
+                for name in ("centres", "best_value", "best")
+            ],
+            resources=requirements(resources),
+            **common,
+        )
+        with DAG(name=ENTRYPOINT):
+            _stage_tasks(spec, compute, zoom, reduce)
+        return
     with DAG(name=ENTRYPOINT):
         shards = Task(
             name="compute",
@@ -295,6 +250,35 @@ def _define_templates(spec: Spec, options: BuildOptions) -> None:
             with_sequence=m.Sequence(count=m.IntOrString(str(spec.shards))),
         )
         shards >> Task(name="reduce", template=reduce)
+
+
+def _stage_tasks(spec: Spec, compute: Container, zoom: Container, reduce: Container) -> None:
+    """Per stage a fan-out over its shards, then a zoom (the reduce of a stage before the
+    last) whose `centres` output feeds the next stage's pods, and the run's reduce last."""
+    previous: Task | None = None
+    for stage in stages_of(spec):
+        centres = (
+            "" if previous is None else f"{{{{tasks.{previous.name}.outputs.parameters.centres}}}}"
+        )
+        shards = Task(
+            name=f"compute-{stage.number}",
+            template=compute,
+            arguments={"shard": "{{item}}", "centres": centres},
+            with_sequence=m.Sequence(
+                start=m.IntOrString(str(stage.first_shard)), count=m.IntOrString(str(stage.shards))
+            ),
+        )
+        if previous is not None:
+            previous >> shards
+        last = stage.number == len(stages_of(spec)) - 1
+        previous = (
+            Task(name="reduce", template=reduce)
+            if last
+            else Task(
+                name=f"zoom-{stage.number}", template=zoom, arguments={"stage": str(stage.number)}
+            )
+        )
+        shards >> previous
 
 
 def _workflow_settings(spec: Spec, options: BuildOptions) -> dict[str, Any]:
@@ -309,11 +293,11 @@ def _workflow_settings(spec: Spec, options: BuildOptions) -> dict[str, Any]:
             Parameter(name="store", value=options.store),
         ],
         "service_account_name": options.service_account,
-        "security_context": _pod_security(),
+        "security_context": pod_security(),
         "volumes": [m.Volume(name="tmp", empty_dir=m.EmptyDirVolumeSource())],
         "parallelism": options.parallelism,
         "active_deadline_seconds": options.active_deadline_seconds,
-        **_scheduling(spec),
+        **scheduling(spec),
         "pod_gc": m.PodGC(strategy="OnPodSuccess"),  # failed pods stay for `kubectl logs`
         "ttl_strategy": m.TTLStrategy(
             seconds_after_success=7 * 86400, seconds_after_failure=14 * 86400

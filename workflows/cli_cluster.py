@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from steps import layout
 from steps.spec import RESOURCE_KEYS, Resources, Spec, parse_resources
+from steps.stages import total_shards
 from steps.store import StoreError, open_store
 from workflows import options as defaults
 from workflows.cli_args import (
@@ -131,9 +132,9 @@ def _build_options(args: argparse.Namespace, spec: Spec, namespace: str | None) 
             " s3:// store the cluster reaches",
             file=sys.stderr,
         )
-    if spec.shards > defaults.MAX_SHARDS_IN_STATUS and not args.node_status_offload:
+    if total_shards(spec) > defaults.MAX_SHARDS_IN_STATUS and not args.node_status_offload:
         raise UsageError(
-            f"{spec.shards:,} shards do not fit in a Workflow's status (at most"
+            f"{total_shards(spec):,} shards (of every stage) do not fit in a Workflow's status (at most"
             f" {defaults.MAX_SHARDS_IN_STATUS:,}; docs/scaling.md): use fewer shards, or"
             " --node-status-offload if the controller offloads node status"
         )

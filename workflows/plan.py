@@ -28,6 +28,7 @@ from steps.keep import RowFilter
 from steps.parquet import open_writer, row_group_rows
 from steps.space import Space
 from steps.spec import Spec
+from steps.stages import Stage, stages_of, total_rows, total_shards
 
 __all__ = ["Plan", "Sample", "estimate", "stdout_to_stderr", "take_sample"]
 
@@ -169,22 +170,40 @@ def _encoded_bytes(table: pa.Table, spec: Spec) -> int:
     return len(sink.getvalue())
 
 
+def _shards_of(stage: Stage) -> range:
+    return range(stage.first_shard, stage.first_shard + stage.shards)
+
+
 def estimate(spec: Spec, sample: Sample, parallelism: int, cpu_limit: float) -> Plan:
     """The model of docs/scaling.md, fed with the sample: each chunk of `chunk_rows` costs
     the sample's fixed cost per call plus its cost per row. A pod runs at its CPU limit, at
     most one core: a function that uses one thread (most numpy code) gains nothing from a
     larger limit."""
-    space = Space(spec)
-    rows = space.rows
-    shard_rows = [stop - start for start, stop in map(space.shard_range, range(spec.shards))]
+    rows = total_rows(spec)
+    stages = stages_of(spec)
+    shard_rows = [
+        [stop - start for start, stop in map(stage.shard_range, _shards_of(stage))]
+        for stage in stages
+    ]
 
     def work(count: int) -> float:  # seconds of one core for `count` rows of one shard
         chunks = -(-count // spec.chunk_rows)
         return count * sample.seconds_per_row + chunks * sample.seconds_per_chunk
 
-    core_seconds = sum(work(count) for count in shard_rows)
-    rows_per_shard = max(shard_rows)
+    core_seconds = sum(work(count) for counts in shard_rows for count in counts)
+    rows_per_shard = max(max(counts) for counts in shard_rows)
     pod_seconds = START_SECONDS + work(rows_per_shard) / min(cpu_limit, 1.0)
+    # Stages run one after another, each waiting for its slowest pod, then a zoom pod.
+    stage_pods = [START_SECONDS + work(max(counts)) / min(cpu_limit, 1.0) for counts in shard_rows]
+    compute_wall = (
+        sum(
+            math.ceil(stage.shards / parallelism) * pod
+            for stage, pod in zip(stages, stage_pods, strict=True)
+        )
+        + (len(stages) - 1) * START_SECONDS
+    )
+    pod_total = sum(stage.shards * pod for stage, pod in zip(stages, stage_pods, strict=True))
+    pod_total += (len(stages) - 1) * START_SECONDS
     if spec.keep.top_k is not None:
         kept_rows = min(spec.keep.top_k, rows)
     else:
@@ -192,17 +211,16 @@ def estimate(spec: Spec, sample: Sample, parallelism: int, cpu_limit: float) -> 
     groups = math.ceil(kept_rows / sample.group_rows)
     per_row = (sample.encoded_bytes - sample.empty_bytes) / sample.rows
     result_bytes = sample.empty_bytes + round(per_row * kept_rows) + FOOTER_BYTES_PER_GROUP * groups
-    compute_wall = math.ceil(spec.shards / parallelism) * pod_seconds
     reduce_wall = START_SECONDS + result_bytes / REDUCE_BYTES_PER_SECOND
     return Plan(
         rows=rows,
-        shards=spec.shards,
+        shards=total_shards(spec),
         rows_per_shard=rows_per_shard,
         kept_rows=kept_rows,
         result_bytes=result_bytes,
         core_seconds=core_seconds,
         pod_seconds=pod_seconds,
-        pod_hours=(spec.shards * pod_seconds + reduce_wall) / 3600,
+        pod_hours=(pod_total + reduce_wall) / 3600,
         compute_wall_seconds=compute_wall,
         reduce_wall_seconds=reduce_wall,
         wall_seconds=compute_wall + reduce_wall,

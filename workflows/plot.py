@@ -35,6 +35,7 @@ from workflows.plot_data import (
     reduce_to_grid,
     result_schema,
 )
+from workflows.plot_stages import draw_refined, overall_best
 from workflows.results import FinishedRun
 
 __all__ = [
@@ -126,17 +127,24 @@ def plot_run(run: FinishedRun, path: str | Path) -> Drawn:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    target = choose_target(run.spec, result_schema(run))
+    schema = result_schema(run)
+    target = choose_target(run.spec, schema)
     kind, axes = choose_shape(run.spec)
     fig = Figure(figsize=(9, 7), dpi=120, layout="constrained")
     FigureCanvasAgg(fig)  # render with Agg whatever backend pyplot may have elsewhere
     ax = fig.add_subplot()
     if kind == "heatmap":
-        best, missing = _draw_heatmap(fig, ax, run, target, axes)
+        refined = run.spec.refine is not None and target == choose_target(run.spec, schema)
+        best, missing = _draw_heatmap(fig, ax, run, target, axes, mark=not refined)
+        if refined:
+            best = draw_refined(ax, run, axes, _mark) or best
     elif kind == "line":
         best, missing = _draw_line(ax, run, target, axes[0])
     else:
         best, missing = _draw_histogram(ax, run, target)
+    found = overall_best(run) if run.spec.refine is not None else None
+    if found is not None:  # the title names the best of every stage, not the grid's
+        best = found[0]
     _title(fig, ax, run, target, kind, axes, best)
     try:
         fig.savefig(out)
@@ -180,6 +188,11 @@ def _label(value: Any, digits: int = 4) -> str:
 def _best_label(target: Target, best: Best | None, run: FinishedRun, names: list[str]) -> str:
     if best is None:
         return "no finite value"
+    found = overall_best(run) if run.spec.refine is not None else None
+    if found is not None and found[0] == best:
+        return f"best {target.column} = {best.value:.6g} at " + ", ".join(
+            f"{n}={_label(found[1][n], 6)}" for n in names
+        )
     row = Space(run.spec).decode(best.param_id, best.param_id + 1)
     where = ", ".join(f"{n}={_label(row[n][0], 6)}" for n in names)
     return f"best {target.column} = {best.value:.6g}" + (f" at {where}" if where else "")
@@ -213,7 +226,7 @@ def _extent(c: _Coordinates, cells: int, block: int) -> tuple[float, float]:
 
 
 def _draw_heatmap(
-    fig: Figure, ax: Axes, run: FinishedRun, target: Target, axes: list[GridAxis]
+    fig: Figure, ax: Axes, run: FinishedRun, target: Target, axes: list[GridAxis], mark: bool
 ) -> tuple[Best | None, int]:
     import matplotlib
 
@@ -244,7 +257,7 @@ def _draw_heatmap(
     _format_axis(ax.yaxis, cy)
     ax.set_xlabel(axes[0].name)
     ax.set_ylabel(axes[1].name)
-    if best is not None:
+    if best is not None and mark:
         ix, iy = (_point(best, run.spec.samples, g) for g in axes)
         _mark(ax, float(cx.at(ix)), float(cy.at(iy)))
     if missing:

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from steps.space import Space, grid_length
 from steps.spec import Axis, Spec
+from steps.stages import total_rows
 from workflows.results import FinishedRun, ResultsError
 
 __all__ = [
@@ -134,13 +135,17 @@ def choose_target(spec: Spec, schema: pa.Schema) -> Target:
 # --- reading, in bounded memory --------------------------------------------------------------
 
 
-def iter_column(run: FinishedRun, column: str) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(param_id, value as float64 with null as NaN) one batch at a time, through the store.
+def iter_column(
+    run: FinishedRun, column: str, grid_only: bool = True
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(param_id, value as float64 with null as NaN) one batch at a time, through the store;
+    with `grid_only`, only the rows of the spec's grid (a refined run's first stage).
 
     The result is read as untrusted input: a damaged or foreign file, or a `param_id` that
     is no row of the sweep, is a PlotError naming the file, never a traceback or a wrong
     cell."""
-    rows = Space(run.spec).rows
+    rows = total_rows(run.spec)
+    grid_rows = Space(run.spec).rows  # a refined run's zoomed rows are not on the grid
     with _reading(run), run.ref.store.open_read(run.result_key) as handle:
         # pre_buffer would fetch far ahead (measured: +110 MB on the 10M-row default sweep);
         # one row group at a time is what bounds memory.
@@ -154,6 +159,9 @@ def iter_column(run: FinishedRun, column: str) -> Iterator[tuple[np.ndarray, np.
             # Unchecked: an int64 beyond 2**53 has no exact float, and a plot needs none.
             values = pc.cast(batch.column(1), pa.float64(), safe=False)
             values = values.to_numpy(zero_copy_only=False)
+            if grid_only and grid_rows < rows:
+                on_grid = param_id < grid_rows
+                param_id, values = param_id[on_grid], values[on_grid]
             yield param_id, values
 
 
@@ -275,7 +283,7 @@ def histogram(run: FinishedRun, target: Target, bins: int = HISTOGRAM_BINS) -> H
     counts = np.zeros(bins, dtype=np.int64)
     tracker = BestTracker(target.goal)
     hidden = missing = 0
-    for param_id, values in iter_column(run, target.column):
+    for param_id, values in iter_column(run, target.column, grid_only=False):
         finite = values[np.isfinite(values)]
         hidden += len(values) - len(finite)
         missing += int(np.isnan(values).sum())
@@ -295,7 +303,7 @@ def _finite_range(run: FinishedRun, target: Target) -> tuple[float, float]:
     if math.isfinite(low) and math.isfinite(high) and low <= high:
         return low, high
     low, high = math.inf, -math.inf  # infinities in the data: one extra pass for the range
-    for _, values in iter_column(run, target.column):
+    for _, values in iter_column(run, target.column, grid_only=False):
         finite = values[np.isfinite(values)]
         if len(finite):
             low, high = min(low, float(finite.min())), max(high, float(finite.max()))

@@ -23,8 +23,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from steps.space import Space
 from steps.spec import Spec
+from steps.stages import total_rows
 from workflows.local import Node
 
 __all__ = ["ProgressDisplay"]
@@ -59,9 +59,9 @@ class ProgressDisplay:
     ) -> None:
         self.console = console
         self.title = title
-        self.space = Space(spec) if spec else None
+        self.spec = spec
         # A resumed run keeps some shards: rows and rows/s count the rows computed now.
-        self.rows_to_compute = self.space.rows - kept_rows if self.space else 0
+        self.rows_to_compute = total_rows(spec) - kept_rows if spec else 0
         self.interval = (
             interval
             if interval is not None
@@ -128,7 +128,7 @@ class ProgressDisplay:
         self.printed = (self.done, self.total)
         elapsed = now - self.started
         line = f"{self.title}: {self.done}/{self.total} tasks"
-        if self.space is not None:
+        if self.spec is not None:
             rate = self.rows / elapsed if elapsed > 0 else 0.0
             line += f", {self.rows:,}/{self.rows_to_compute:,} rows, {rate:,.0f} rows/s"
             if 0 < self.rows < self.rows_to_compute and rate > 0:
@@ -148,7 +148,7 @@ class ProgressDisplay:
     def _rows_of(self, node: Node, outputs: dict[str, str]) -> int:
         """Rows a finished compute shard computed: its `rows` output, which is 0 for a shard
         that was already complete."""
-        if self.space is None or node.template != "compute":
+        if self.spec is None or node.template != "compute":
             return 0
         try:
             return max(int(outputs.get("rows", "0")), 0)

@@ -85,7 +85,38 @@ def unranked_note(summary: dict[str, Any]) -> str | None:
     )
 
 
+def stages_table(summary: dict[str, Any]) -> Table | None:
+    """A refined run's stages, one row each: where its rows are and the best it found."""
+    stages = summary.get("stages")
+    objective = summary.get("objective") or {}
+    if not isinstance(stages, list) or not all(isinstance(s, dict) for s in stages):
+        return None
+    column = objective.get("column") if isinstance(objective, dict) else None
+    table = Table(title=f"{len(stages)} stages, each zooming around the last one's best")
+    for name in ("stage", "param_id from", "rows", "shards", f"best {column}", "zoomed around"):
+        table.add_column(name, justify="left" if name == "zoomed around" else "right")
+    for stage in stages:
+        best = stage.get("best") or [{}]
+        centres = stage.get("centres") or []
+        around = "; ".join(
+            ", ".join(f"{k}={_cell(v)}" for k, v in point.items())
+            for point in centres
+            if isinstance(point, dict)
+        )
+        value = best[0].get(column) if isinstance(best[0], dict) else None
+        table.add_row(
+            *map(_cell, (stage.get("stage"), stage.get("first_param_id"), stage.get("rows"))),
+            _cell(stage.get("shards")),
+            _cell(value),
+            around or "(the spec's space)",
+        )
+    return table
+
+
 def _print_best(console: Console, summary: dict[str, Any], limit: int = 5) -> None:
+    stages = stages_table(summary)
+    if stages is not None:
+        console.print(stages)
     table = best_rows_table(summary, limit)
     if table is not None:
         console.print(table)

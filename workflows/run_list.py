@@ -17,6 +17,8 @@ from typing import Any, Literal
 from steps import layout
 from steps.run_record import RunRecordError, read_run_record, timestamp
 from steps.shards import check_pages
+from steps.spec import SpecError, parse_spec
+from steps.stages import total_shards
 from steps.store import ObjectNotFoundError, Store, StoreError
 from workflows.results import FinishedRun, ResultsError, RunRef, load_run
 
@@ -97,7 +99,7 @@ def _entry(store: Store, name: str, run_id: str, keys: list[str]) -> RunEntry | 
         started, shards, code = _record(store, name, run_id)
     else:  # load_run has read spec.json already: no second read of it
         state, rows, seconds = "complete", finished.rows, finished.seconds
-        started, shards = finished.started_at, finished.spec.shards
+        started, shards = finished.started_at, total_shards(finished.spec)
         # the code of the result, resumed or not; an older TTG's run records none
         code = finished.code.digest[:12] if finished.code is not None else None
     return RunEntry(
@@ -140,10 +142,12 @@ def _record(store: Store, name: str, run_id: str) -> tuple[str | None, int | Non
         record = read_run_record(store, layout.spec_key(name, run_id))
     except (ObjectNotFoundError, RunRecordError, StoreError):
         return None, None, None
-    shards = record.spec.get("shards") if isinstance(record.spec, dict) else None
-    valid = isinstance(shards, int) and not isinstance(shards, bool) and shards > 0
+    try:  # every stage's shards: a refined run has more than `shards`
+        shards: int | None = total_shards(parse_spec(record.spec))
+    except SpecError:
+        shards = None
     code = record.code_fingerprint
-    return record.started_at, shards if valid else None, code[:12] if code else None
+    return record.started_at, shards, code[:12] if code else None
 
 
 def mark_failed(store: Store, name: str, run_id: str, reason: str) -> str | None:

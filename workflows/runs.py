@@ -13,8 +13,8 @@ from steps import layout
 from steps.fingerprint import CodeFingerprint, describe_difference
 from steps.run_record import RunRecordError, read_run_record
 from steps.shards import ShardInfo, read_shard_info
-from steps.space import Space
 from steps.spec import Spec
+from steps.stages import centres_problem, stage_of_shard, total_shards
 from steps.store import ObjectNotFoundError, Store, StoreError
 
 __all__ = [
@@ -110,27 +110,34 @@ class ResumePlan:
 
 
 def resume_plan(store: Store, spec: Spec, run_id: str, code: CodeFingerprint) -> ResumePlan:
-    """Read each shard's footer (a few KB each) and say what resuming will keep."""
-    space = Space(spec)
+    """Read each shard's footer (a few KB each) and say what resuming will keep. A zoomed
+    stage's shard is held to the centres its kept previous stages give, when all are kept."""
     reasons: dict[str, int] = {}
-    kept = kept_rows = 0
-    for index in range(spec.shards):
-        key = layout.shard_key(spec.name, run_id, index, spec.shards)
-        start, stop = space.shard_range(index)
+    count = total_shards(spec)
+    kept: list[ShardInfo] = []
+    kept_rows = 0
+    for index in range(count):
+        key = layout.shard_key(spec.name, run_id, index, count)
+        stage = stage_of_shard(spec, index)
+        start, stop = stage.shard_range(index)
         try:
             info = read_shard_info(store, key)
-            problem = info.problem(spec.hash, index, spec.shards, start, stop, spec.keep.everything)
+            problem = info.problem(spec.hash, index, count, start, stop, spec.keep.everything)
             reason = "damaged" if problem else _code_reason(info, code)
+            earlier = [i for i in kept if i.index < stage.first_shard]
+            all_kept = len(earlier) == stage.first_shard
+            if reason is None and all_kept and centres_problem(spec, [*earlier, info]):
+                reason = "zoomed around other points"
         except ObjectNotFoundError:
             reason = "missing"
         except StoreError:
             reason = "unreadable"
         if reason is None:
-            kept += 1
+            kept.append(info)
             kept_rows += stop - start
         else:
             reasons[reason] = reasons.get(reason, 0) + 1
-    return ResumePlan(spec.shards, kept, kept_rows, reasons)
+    return ResumePlan(count, len(kept), kept_rows, reasons)
 
 
 def _code_reason(info: ShardInfo, code: CodeFingerprint) -> str | None:

@@ -26,9 +26,12 @@ from steps.compute import fingerprint_of
 from steps.fingerprint import describe_difference
 from steps.function import ChunkFunction
 from steps.keep import RowFilter
-from steps.space import Space, arrow_type
+from steps.refine import STAGE_COLUMN
+from steps.space import arrow_type
 from steps.spec import Spec
+from steps.stages import Centres, RunSpace
 from workflows.results import FinishedRun, ResultsError
+from workflows.verify_stages import StageCentresError, run_centres
 from workflows.verify_summary import rank_key, rows_by_id, summary_problems
 
 __all__ = ["VerifyError", "VerifyReport", "verify_run"]
@@ -69,7 +72,11 @@ def verify_run(
             positions = _positions(result.metadata.num_rows, sample, seed)
             stored = pa.concat_tables(list(_take(result, positions, advance)))
             report.sampled = stored.num_rows
-            checker = _Checker(spec, result.schema_arrow)
+            try:
+                centres, report.problems = run_centres(spec, result, run.summary)
+            except StageCentresError as exc:
+                raise VerifyError(f"{run.result_url}: {exc}") from None
+            checker = _Checker(spec, result.schema_arrow, centres)
             try:
                 report.problems += checker.compare(stored, positions, advance)
                 if not spec.keep.everything:
@@ -136,9 +143,11 @@ def _take(result: pq.ParquetFile, positions: np.ndarray, advance: Progress) -> I
 class _Checker:
     """Recomputes rows of one run and holds them against the stored ones."""
 
-    def __init__(self, spec: Spec, schema: pa.Schema) -> None:
-        self.spec, self.space, self.schema = spec, Space(spec), schema
-        axes = {"param_id", *(a.name for a in spec.axes)}
+    def __init__(self, spec: Spec, schema: pa.Schema, centres: list[Centres]) -> None:
+        self.spec, self.space, self.schema = spec, RunSpace(spec, centres), schema
+        axes = self.axes = {"param_id", *(a.name for a in spec.axes)}
+        if spec.refine is not None:
+            axes.add(STAGE_COLUMN)
         self.outputs = pa.schema([f for f in schema if f.name not in axes])
         self.function = ChunkFunction(spec, self.outputs)  # the result's types, not a chunk's
 
@@ -149,8 +158,7 @@ class _Checker:
             returned = self._table(np.array([param_id], dtype=np.int64)).column_names
         finally:
             self.function = stored
-        axes = {"param_id", *(a.name for a in self.spec.axes)}
-        outputs = [n for n in returned if n not in axes]
+        outputs = [n for n in returned if n not in self.axes]
         problems = [
             f"column {n}: the function returns it, the result lacks it"
             for n in outputs
@@ -218,6 +226,9 @@ class _Checker:
             ) from None
         types = {"param_id": pa.int64(), **{a.name: arrow_type(a) for a in self.spec.axes}}
         axes = {name: pa.array(columns[name], type=dtype) for name, dtype in types.items()}
+        if self.space.refined:  # after param_id, as compute writes it
+            stage = pa.array(self.space.stage_of_ids(ids))
+            axes = {"param_id": axes.pop("param_id"), STAGE_COLUMN: stage, **axes}
         return pa.Table.from_pydict({**axes, **{n: outputs[n] for n in outputs.column_names}})
 
     def keep_problems(

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from steps.space import Space
+from steps.stages import total_rows
 from workflows.results import FinishedRun
 
 __all__ = ["rank_key", "rows_by_id", "summary_problems"]
@@ -25,7 +25,7 @@ __all__ = ["rank_key", "rows_by_id", "summary_problems"]
 
 def summary_problems(run: FinishedRun, result: pq.ParquetFile) -> list[str]:
     summary, spec = run.summary, run.spec
-    rows, sweep = result.metadata.num_rows, Space(spec).rows
+    rows, sweep = result.metadata.num_rows, total_rows(spec)
     problems = []
     if summary["rows"] != sweep:
         problems.append(f"summary: rows {summary['rows']:,}, the sweep has {sweep:,}")

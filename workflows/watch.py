@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from steps.space import Space
 from steps.spec import Spec
+from steps.stages import stage_of_shard, total_shards
 from workflows import argo
 from workflows.local import Node
 from workflows.progress import ProgressDisplay
@@ -37,22 +37,22 @@ def watch_run(
         )
 
     reported: set[int] = set()
-    space = Space(spec)
+    count = total_shards(spec)  # of every stage
     with ProgressDisplay(console, name, spec) as progress:
-        for shard in range(spec.shards):
+        for shard in range(count):
             progress.task_added(node(shard))
 
         def update(status: argo.WorkflowStatus) -> None:
             phases = dict(status.shard_phases)
             if status.succeeded:  # every shard did, whatever the node list still shows
-                phases = dict.fromkeys(range(spec.shards), "Succeeded")
+                phases = dict.fromkeys(range(count), "Succeeded")
             for shard, phase in sorted(phases.items()):
                 if shard in reported or phase not in _SHARD_DONE:
                     continue
                 reported.add(shard)
                 finished = node(shard, status.shard_nodes.get(shard))
                 # The status carries no outputs: a shard's rows come from the space, as in it.
-                start, stop = space.shard_range(shard)
+                start, stop = stage_of_shard(spec, shard).shard_range(shard)
                 progress.task_finished(finished, phase == "Succeeded", {"rows": str(stop - start)})
 
         return argo.wait_for(config, name, poll, update, timeout)
