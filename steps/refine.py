@@ -1,16 +1,13 @@
 """Adaptive refinement's `[refine]` table and its zoom rule: from one stage's best points, the
-next stage's grids (docs/refine.md). The stages' row and shard arithmetic is steps/stages.py.
-
-The rule, exactly (docs/refine.md says why):
+next stage's grids. The stages' rows and shards are steps/stages.py; docs/refine.md says why.
 
 - Stage 0 is the spec's space. Each float grid axis (`linspace`, and `logspace` in exponent
   space) of `num` >= 2 points has a nominal step h0 = (stop - start) / (num - 1).
-- Stage s >= 1 has, for each of the previous stage's `top_k` best points (ranked as top-k
-  ranks: by the objective, ties by `param_id`), one box: on each float grid axis a
-  `linspace` (or `logspace`) of `points` points over [c - h, c + h] clipped to the axis's
-  original bounds, where c is the point's value and h = h0 * (2 / (points - 1)) ** (s - 1) is
-  the previous stage's nominal step; every other axis (integer `range`, `values`, random, or
-  a float axis of one point) keeps the point's value, as a one-value `values` axis.
+- Stage s >= 1 has one box per best distinct point of the stage before (steps.stages.
+  centres_of): on each float grid axis a `linspace` (or `logspace`) of `points` points over
+  [c - h, c + h] clipped to the axis's original bounds, where c is the point's value and
+  h = h0 * (2 / (points - 1)) ** (s - 1) is the previous stage's nominal step; every other
+  axis (`range`, `values`, random, a float axis of one point) keeps the point's value.
 - So the step shrinks by (points - 1) / 2 a stage (10 for 21 points), and each box depends
   only on the spec and the previous stage's best points: never on shards or chunks.
 """

@@ -177,3 +177,13 @@ class Halt(BaseException):
 
 def raises_a_base_exception(x: np.ndarray) -> dict[str, np.ndarray]:
     raise Halt("stop")
+
+
+def only_at_zero(x: np.ndarray) -> dict[str, np.ndarray]:
+    """A number only where x == 0, NaN elsewhere: one ranked row where refinement needs two."""
+    return {"f": np.where(x == 0, 0.0, np.nan)}
+
+
+def bowl_with_noise(x: np.ndarray, y: np.ndarray, u: np.ndarray) -> dict[str, np.ndarray]:
+    """A 2-D bowl plus a random axis's small contribution."""
+    return {"f": (x - 0.3) ** 2 + (y + 0.2) ** 2 + 0.01 * u}

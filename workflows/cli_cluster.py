@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, TypeVar
 
 from steps import layout
 from steps.spec import RESOURCE_KEYS, Resources, Spec, parse_resources
-from steps.stages import total_shards
 from steps.store import StoreError, open_store
 from workflows import options as defaults
 from workflows.cli_args import (
@@ -132,6 +131,8 @@ def _build_options(args: argparse.Namespace, spec: Spec, namespace: str | None) 
             " s3:// store the cluster reaches",
             file=sys.stderr,
         )
+    from steps.stages import total_shards  # numpy: not for `--help`
+
     if total_shards(spec) > defaults.MAX_SHARDS_IN_STATUS and not args.node_status_offload:
         raise UsageError(
             f"{total_shards(spec):,} shards (of every stage) do not fit in a Workflow's status (at most"
