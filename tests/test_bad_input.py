@@ -62,6 +62,10 @@ SPECS: dict[str, str] = {
     "not-callable": good_with("steps.kernels:rosenbrock", "steps.kernels:annotations"),
     "exits-at-import": good_with("steps.kernels:rosenbrock", "tests.exits_at_import:f"),
     "main-module": good_with("steps.kernels:rosenbrock", "__main__:main"),
+    "refine-no-objective": GOOD + "[refine]\nstages = 3\n",
+    "refine-few-points": GOOD + '[objective]\ncolumn = "f"\n[refine]\nstages = 3\npoints = 2\n',
+    "refine-no-float-axis": good_with("x = { linspace = [0.0, 1.0, 4] }\n", "")
+    + '[objective]\ncolumn = "f"\n[refine]\nstages = 3\n',
 }
 MALFORMED = {
     "bad.toml": 'name = "x"\nshards = [',
@@ -94,6 +98,9 @@ CATALOGUE: list[tuple[str, str]] = [
     ("run {spec:unknown-axis-kind}", "spec field 'space.x.gridspace': unknown axis kind"),
     ("run {spec:linspace-nan}", "must be finite"),
     ("run {spec:linspace-inf}", "must be finite"),
+    ("run {spec:refine-no-objective}", "spec field 'refine': needs an [objective]"),
+    ("render {spec:refine-few-points}", "spec field 'refine.points': must be between 3"),
+    ("plan {spec:refine-no-float-axis}", "spec field 'refine': needs a float grid axis"),
     ("run {spec:linspace-num-zero}", "spec field 'space.x.linspace[2]'"),
     ("run {spec:range-reversed}", "is empty (stop is exclusive)"),
     ("run {spec:range-step-zero}", "step must not be 0"),

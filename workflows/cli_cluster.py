@@ -133,9 +133,11 @@ def _build_options(args: argparse.Namespace, spec: Spec, namespace: str | None) 
         )
     from steps.stages import total_shards  # numpy: not for `--help`
 
-    if total_shards(spec) > defaults.MAX_SHARDS_IN_STATUS and not args.node_status_offload:
+    count = total_shards(spec)
+    if count > defaults.MAX_SHARDS_IN_STATUS and not args.node_status_offload:
+        stages = f" (over {spec.refine.stages} stages)" if spec.refine else ""
         raise UsageError(
-            f"{total_shards(spec):,} shards (of every stage) do not fit in a Workflow's status (at most"
+            f"{count:,} shards{stages} do not fit in a Workflow's status (at most"
             f" {defaults.MAX_SHARDS_IN_STATUS:,}; docs/scaling.md): use fewer shards, or"
             " --node-status-offload if the controller offloads node status"
         )
