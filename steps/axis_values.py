@@ -8,13 +8,14 @@ axis's extremes for float64 overflow (steps.spec_validate); this module imports 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from steps.axis import Axis
 
-__all__ = ["arrow_type", "extremes", "grid_values", "random_values", "value_array"]
+__all__ = ["arrow_type", "extremes", "grid_values", "holds", "random_values", "value_array"]
 
 _U_MAX = float((1 << 53) - 1) / float(1 << 53)  # the largest draw of steps.space.uniform01
 
@@ -112,3 +113,32 @@ def random_values(
         index = np.minimum((u * n).astype(np.int64), n - 1)
         return (value_array(axis) if listed is None else listed)[index]
     raise ValueError(f"{axis.kind} is not a random axis")
+
+
+def holds(axis: Axis, value: Any, slack: float = 0.0) -> bool:
+    """Whether `value` (a decoded JSON value) is one the axis's column can hold from its own
+    arithmetic: a listed value, a point of a range, within a float axis's bounds (give or
+    take `slack` of its grid step: a logspace value's log10 may round), a finite draw."""
+    dtype = arrow_type(axis)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return pa.types.is_boolean(dtype) and isinstance(value, bool) and value in axis.args
+    if axis.kind in ("values", "choice"):
+        return type(value) is type(axis.args[0]) and value in axis.args
+    if axis.kind == "range":
+        start, stop, step = (int(v) for v in axis.args)
+        return isinstance(value, int) and value in range(start, stop, step)
+    if isinstance(value, str) or not math.isfinite(value):
+        return False
+    number = float(value)
+    if axis.kind in ("linspace", "logspace"):
+        if axis.kind == "logspace":
+            if number <= 0:
+                return False
+            number = math.log10(number)
+        low, high = sorted((float(axis.args[0]), float(axis.args[1])))
+        num = int(axis.args[2])
+        spacing = (high - low) / (num - 1) if num > 1 else 0.0
+        return low - slack * spacing <= number <= high + slack * spacing
+    if axis.kind in ("uniform", "loguniform"):
+        return float(axis.args[0]) <= number <= float(axis.args[1])
+    return True  # normal: any finite value

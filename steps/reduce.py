@@ -366,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
             return exit_codes.OK
         outcome = reduce_run(store, spec, args.run_id)
     except (ShardError, StageError) as exc:
-        print(f"error: reduce refused, no result written: {exc}", file=sys.stderr)
+        what = "reduce refused" if zoom is None else f"stage {zoom} cannot be zoomed"
+        print(f"error: {what}, no result written: {exc}", file=sys.stderr)
         return exit_codes.FAILED
     except StoreError as exc:
         print(f"error: reduce failed: {exc}", file=sys.stderr)

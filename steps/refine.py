@@ -14,6 +14,7 @@ next stage's grids. The stages' rows and shards are steps/stages.py; docs/refine
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,12 +27,15 @@ from steps.spec_parts import Objective
 from steps.spec_validate import int_in
 
 __all__ = [
+    "MAX_CENTRES_BYTES",
     "MAX_POINTS",
     "MAX_REFINE_TOP_K",
     "MAX_STAGES",
+    "MIN_POINTS",
     "STAGE_COLUMN",
     "Refine",
     "box_rows",
+    "centres_bytes",
     "nominal_step",
     "parse_refine",
     "stage_boxes",
@@ -43,7 +47,10 @@ ZOOMED_KINDS = ("linspace", "logspace")
 STAGE_COLUMN = "stage"  # the result's int column saying which stage computed a row
 MAX_STAGES = 10
 MAX_REFINE_TOP_K = 16  # the best points travel as one small Workflow parameter
+MIN_POINTS = 4  # 3 points over [c - h, c + h] have step h: the grid would never get finer
 MAX_POINTS = 1001
+MAX_CENTRES_BYTES = 64 << 10  # one pod argument, as the spec (steps/spec_limits.py)
+_NUMBER_BYTES = 24  # the longest JSON a float64 or int64 takes
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,17 @@ def box_rows(axes: Sequence[Axis], refine: Refine) -> int:
     )
 
 
+def _value_bytes(axis: Axis) -> int:
+    if axis.kind in ("values", "choice"):
+        return max(len(json.dumps(v, ensure_ascii=False).encode()) for v in axis.args)
+    return _NUMBER_BYTES
+
+
+def centres_bytes(axes: Sequence[Axis], top_k: int) -> int:
+    """The most bytes `top_k` best points can take as compact JSON (steps.stages.encode_centres)."""
+    return 2 + top_k * (2 + sum(_value_bytes(a) + 1 for a in axes))
+
+
 def parse_refine(
     data: Any, axes: Sequence[Axis], objective: Objective | None, first_rows: int
 ) -> Refine | None:
@@ -87,14 +105,16 @@ def parse_refine(
     top_k = int_in(data.get("top_k", 1), "refine.top_k", 1, MAX_REFINE_TOP_K)
     points = data.get("points")
     if points is not None:
-        points = int_in(points, "refine.points", 3, MAX_POINTS)
+        points = int_in(points, "refine.points", MIN_POINTS, MAX_POINTS)
     if objective is None:
         raise SpecError("refine", "needs an [objective]: it is what ranks each stage's best points")
-    if top_k > objective.top_k:
+    if top_k * top_k > objective.top_k:
         raise SpecError(
             "refine.top_k",
-            f"is {top_k} but the objective ranks only its best {objective.top_k}: raise "
-            f"objective.top_k to at least {top_k}",
+            f"is {top_k}, so each stage's best distinct points are sought among its best "
+            f"{top_k * top_k} rows (boxes overlap: a point can be a row of each of {top_k} "
+            f"boxes), but the objective ranks only its best {objective.top_k}: raise "
+            f"objective.top_k to at least {top_k * top_k}",
         )
     zoomed = [a for a in axes if zoomable(a)]
     if not zoomed:
@@ -104,15 +124,25 @@ def parse_refine(
             "distinct points); the space has none",
         )
     if points is None:
-        short = next((a for a in zoomed if int(a.args[2]) < 3), None)
+        short = next((a for a in zoomed if int(a.args[2]) < MIN_POINTS), None)
         if short is not None:
             raise SpecError(
                 "refine.points",
                 f"is unset, so stages zoom with the axes' own num, but space.{short.name} has "
-                "only 2 points: a zoomed grid needs at least 3 (set refine.points)",
+                f"only {int(short.args[2])} points: a zoomed grid needs at least {MIN_POINTS}, "
+                "or its step would not shrink (set refine.points)",
             )
     if any(a.name == STAGE_COLUMN for a in axes):
         raise SpecError(f"space.{STAGE_COLUMN}", "is the stage column of a refined sweep")
+    size = centres_bytes(axes, top_k)
+    if size > MAX_CENTRES_BYTES:
+        widest = max(axes, key=lambda a: _value_bytes(a))
+        raise SpecError(
+            "refine.top_k",
+            f"is {top_k}, and that many best points of this space can take {size:,} bytes as "
+            f"one pod argument, over the limit of {MAX_CENTRES_BYTES:,} (space.{widest.name} "
+            "has long values): lower top_k or shorten the values",
+        )
     if first_rows < top_k:
         raise SpecError(
             "refine.top_k", f"is {top_k} but the first stage has only {first_rows} rows"
@@ -122,8 +152,8 @@ def parse_refine(
 
 def nominal_step(axis: Axis, stage: int, points: int) -> float:
     """The nominal grid step of a zoomable axis at `stage` (in exponent space for logspace)."""
-    if points < 3:
-        raise ValueError(f"a zoomed grid needs at least 3 points, got {points}")
+    if points < MIN_POINTS:
+        raise ValueError(f"a zoomed grid needs at least {MIN_POINTS} points, got {points}")
     start, stop, num = float(axis.args[0]), float(axis.args[1]), int(axis.args[2])
     return abs(stop - start) / (num - 1) * (2 / (points - 1)) ** stage
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from steps.axis import Axis, Scalar
+from steps.axis_values import holds
 from steps.refine import box_rows, nominal_step, stage_boxes, zoomable
 from steps.shards import ShardInfo
 from steps.space import Space, arrow_type, shard_range
@@ -105,8 +106,8 @@ def centres_of(spec: Spec, top: list[dict[str, Any]], stage: int) -> Centres:
     """The next stage's centres: the `refine.top_k` best distinct points of `stage` (from its
     merged summary's top rows, ranked by the objective, ties by `param_id`), each as its axis
     values. Boxes around close points overlap, so a point can be a row of several; a row
-    within half a grid step of a better one on every zoomed axis (and equal on the others)
-    is the same point. If the top rows hold fewer distinct points, the best rows skipped
+    within a quarter grid step of a better one on every zoomed axis (and equal on the
+    others) is the same point. If the top rows hold fewer distinct points, the best rows skipped
     fill the rest, in rank order, so a stage always has `top_k` boxes."""
     assert spec.refine is not None
     k = spec.refine.top_k
@@ -137,14 +138,16 @@ def _same_point(spec: Spec, stage: int, a: tuple[Scalar, ...], b: tuple[Scalar, 
         x, y = float(u), float(v)
         if axis.kind == "logspace":
             x, y = math.log10(x), math.log10(y)
-        if abs(x - y) >= nominal_step(axis, stage, count) / 2:
+        # a box's points lie at least half a step apart (a clipped box: half), copies of
+        # a point in two boxes a rounding error: a quarter step tells them apart
+        if abs(x - y) >= nominal_step(axis, stage, count) / 4:
             return False
     return True
 
 
 def encode_centres(centres: Centres) -> str:
     """Compact JSON: the Workflow parameter that carries them to the next stage's pods."""
-    return json.dumps([list(point) for point in centres], separators=(",", ":"))
+    return json.dumps([list(point) for point in centres], separators=(",", ":"), ensure_ascii=False)
 
 
 def decode_centres(spec: Spec, text: str) -> Centres:
@@ -167,29 +170,10 @@ def decode_centres(spec: Spec, text: str) -> Centres:
 
 
 def _value(axis: Axis, value: Any) -> Scalar:
-    dtype = str(arrow_type(axis))
-    if dtype == "bool" and isinstance(value, bool):
-        return value
-    if dtype == "string" and isinstance(value, str):
-        return value
-    if dtype.startswith("int") and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    finite = number and math.isfinite(value)
-    if dtype == "double" and finite and (not zoomable(axis) or _inside(axis, float(value))):
-        return float(value)
-    raise SpecError("--centres", f"{value!r:.40} is not a value of axis {axis.name} ({dtype})")
-
-
-def _inside(axis: Axis, value: float) -> bool:
-    """Within the axis's bounds, give or take one step (a logspace value's log10 may round)."""
-    if axis.kind == "logspace":
-        if value <= 0:
-            return False
-        value = math.log10(value)
-    low, high = sorted((float(axis.args[0]), float(axis.args[1])))
-    step = (high - low) / (int(axis.args[2]) - 1)
-    return low - step <= value <= high + step
+    """A centre's value on one axis: of its type, and one the axis can take."""
+    if not holds(axis, value, slack=1.0):
+        raise SpecError("--centres", f"{value!r:.40} is not a value of axis {axis.name}")
+    return float(value) if str(arrow_type(axis)) == "double" else value
 
 
 class StageSpace:

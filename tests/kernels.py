@@ -187,3 +187,8 @@ def only_at_zero(x: np.ndarray) -> dict[str, np.ndarray]:
 def bowl_with_noise(x: np.ndarray, y: np.ndarray, u: np.ndarray) -> dict[str, np.ndarray]:
     """A 2-D bowl plus a random axis's small contribution."""
     return {"f": (x - 0.3) ** 2 + (y + 0.2) ** 2 + 0.01 * u}
+
+
+def parabola(x: np.ndarray) -> dict[str, np.ndarray]:
+    """One axis, a minimum between grid points: a refined line plot's function."""
+    return {"y": (x - 0.123456) ** 2}

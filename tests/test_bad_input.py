@@ -99,7 +99,7 @@ CATALOGUE: list[tuple[str, str]] = [
     ("run {spec:linspace-nan}", "must be finite"),
     ("run {spec:linspace-inf}", "must be finite"),
     ("run {spec:refine-no-objective}", "spec field 'refine': needs an [objective]"),
-    ("render {spec:refine-few-points}", "spec field 'refine.points': must be between 3"),
+    ("render {spec:refine-few-points}", "spec field 'refine.points': must be between 4"),
     ("plan {spec:refine-no-float-axis}", "spec field 'refine': needs a float grid axis"),
     ("run {spec:linspace-num-zero}", "spec field 'space.x.linspace[2]'"),
     ("run {spec:range-reversed}", "is empty (stop is exclusive)"),

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -21,7 +22,7 @@ from steps import compute, layout, parquet, reduce, shard_check
 from steps.compute import compute_shard
 from steps.kernels import BOWL_MINIMUM
 from steps.reduce import ShardError, reduce_run, zoom_outputs
-from steps.spec import Spec, SpecError, parse_spec
+from steps.spec import Spec, SpecError, load_spec, parse_spec
 from steps.stages import Centres, decode_centres, stages_of, total_rows, total_shards
 from steps.store import Store, open_store
 from tests.cli import sweep
@@ -76,11 +77,12 @@ def data_bytes(path: Path) -> bytes:
     "change,field,words",
     [
         ({"objective": None}, "refine", "needs an [objective]"),
-        ({"refine": {"stages": 3, "points": 2}}, "refine.points", "between 3"),
+        ({"refine": {"stages": 3, "points": 2}}, "refine.points", "between 4"),
+        ({"refine": {"stages": 3, "points": 3}}, "refine.points", "between 4"),
         ({"refine": {"stages": 1}}, "refine.stages", "between 2"),
         ({"refine": {"stages": 11}}, "refine.stages", "between 2"),
         ({"refine": {"top_k": 2}}, "refine.stages", "is required"),
-        ({"refine": {"stages": 3, "top_k": 11}}, "refine.top_k", "objective.top_k to at least 11"),
+        ({"refine": {"stages": 3, "top_k": 4}}, "refine.top_k", "objective.top_k to at least 16"),
         ({"refine": {"stages": 3, "step": 2}}, "refine.step", "unknown key"),
         ({"refine": "yes"}, "refine", "must be a table"),
         ({"space": {"n": {"range": [0, 9]}}}, "refine", "needs a float grid axis"),
@@ -98,17 +100,31 @@ def data_bytes(path: Path) -> bytes:
         (
             {
                 "space": {"x": {"linspace": [0.0, 1.0, 3]}},
-                "refine": {"stages": 2, "top_k": 4, "points": 3},
+                "refine": {"stages": 2, "top_k": 4, "points": 5},
+                "objective": {"column": "f", "top_k": 16},
             },
             "refine.top_k",
             "only 3 rows",
+        ),
+        (
+            {"space": {"x": {"linspace": [0.0, 1.0, 3]}}, "refine": {"stages": 2}},
+            "refine.points",
+            "only 3 points: a zoomed grid needs at least 4, or its step would not shrink",
+        ),
+        (
+            {
+                "space": {"x": {"linspace": [0.0, 1.0, 9]}, "s": {"values": ["é" * 25_000]}},
+                "function": "tests.kernels:mixed",
+            },
+            "refine.top_k",
+            "over the limit of 65,536 (space.s has long values)",
         ),
         (
             {
                 "function": "tests.kernels:mixed",
                 "space": {f"a{i}": {"linspace": [0.0, 1.0, 2]} for i in range(7)},
                 "refine": {"stages": 10, "top_k": 16, "points": 1001},
-                "objective": {"column": "f", "top_k": 16},
+                "objective": {"column": "f", "top_k": 256},
             },
             "refine",
             "more than the supported",
@@ -429,3 +445,149 @@ def test_the_readme_shows_the_example_sweeps_refine_table() -> None:
     (block,) = [b for b in re.findall(r"```toml\n(.*?)```", readme, re.S) if "[refine]" in b]
     example = tomllib.loads((ROOT / "workflows/sweeps/refine.toml").read_text())
     assert tomllib.loads(block)["refine"] == example["refine"]
+
+
+# --- what a hostile review found -------------------------------------------------------------
+
+
+def finished(tmp_path: Path, **changes: Any) -> Path:
+    store = open_store(str(tmp_path))
+    spec = bowl(**changes)
+    run_stages(store, spec, "r")
+    reduce_run(store, spec, "r")
+    return tmp_path / "bowl/r"
+
+
+@pytest.mark.parametrize(
+    "tamper,words",
+    [
+        (lambda s: s["stages"][1]["best"][0].update(f=123.0), "stage 1's best rows are not"),
+        (lambda s: s["stages"][2].update(rows=7), "summary: stage 2 says"),
+        (lambda s: s["stages"][1].update(first_param_id=1), "summary: stage 1 says"),
+        (lambda s: s["stages"].pop(), "does not list the run's 3 stages"),
+        (lambda s: s["stages"][2]["centres"][0].update(x=10**30), "stage 2 centres are unusable"),
+        (lambda s: s["stages"][2]["centres"][0].update(x="abc"), "stage 2 centres are unusable"),
+    ],
+)
+def test_verify_holds_every_claim_of_the_stages_table_to_the_result(
+    tmp_path: Path, tamper: Any, words: str
+) -> None:
+    run = finished(tmp_path)
+    summary = json.loads((run / "summary.json").read_text())
+    tamper(summary)
+    (run / "summary.json").write_text(json.dumps(summary))
+    done = sweep("verify", str(run))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert words in done.stdout + done.stderr and "Traceback" not in done.stderr
+
+
+def test_verify_ranks_stages_by_param_id_not_by_the_stored_stage_column(tmp_path: Path) -> None:
+    run = finished(tmp_path)
+    table = pq.read_table(run / "result.parquet")
+    stage = table["stage"].to_numpy().copy()
+    stage[stage == 1] = 2
+    index = table.schema.get_field_index("stage")
+    table = table.set_column(index, "stage", pa.array(stage))
+    pq.write_table(table, run / "result.parquet")
+    done = sweep("verify", str(run), "--sample", "2000", "--force")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "column stage:" in done.stdout + done.stderr
+
+
+def test_a_malformed_stages_table_is_one_line_for_the_plot(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    run = finished(tmp_path)
+    summary = json.loads((run / "summary.json").read_text())
+    summary["stages"][2]["centres"][0]["x"] = None
+    (run / "summary.json").write_text(json.dumps(summary))
+    done = sweep("results", str(run), "--plot", str(tmp_path / "p.png"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "its summary its stage 2 centres are unusable" in done.stderr
+
+
+def test_centres_must_be_values_their_axes_can_take() -> None:
+    spec = parse_spec(
+        {
+            "name": "mix",
+            "function": "tests.kernels:mixed",
+            "space": {
+                "x": {"linspace": [0.0, 1.0, 5]},
+                "n": {"range": [0, 3]},
+                "s": {"values": ["a", "b"]},
+                "u": {"uniform": [0.0, 1.0]},
+            },
+            "objective": {"column": "f"},
+            "refine": {"stages": 2},
+        }
+    )
+    assert decode_centres(spec, '[[0.5, 2, "b", 0.25]]') == ((0.5, 2, "b", 0.25),)
+    for bad in (
+        '[[0.5, 10000000000000000000000, "b", 0.25]]',
+        '[[0.5, -5, "b", 0.25]]',
+        '[[0.5, 2, "zzz", 0.25]]',
+        '[[0.5, 2, "b", 1e300]]',
+        '[[0.5, 2.0, "b", 0.25]]',
+        '[[0.5, true, "b", 0.25]]',
+    ):
+        with pytest.raises(SpecError, match="is not a value of axis"):
+            decode_centres(spec, bad)
+
+
+def test_logs_name_a_refined_runs_shards_by_number(tmp_path: Path) -> None:
+    spec = tmp_path / "bowl.toml"
+    spec.write_text(SMALL)
+    env = {"TTG_LOG_DIR": str(tmp_path / "logs")}
+    done = sweep("run", str(spec), "--store", str(tmp_path / "runs"), "--run-id", "lg", env=env)
+    assert done.returncode == 0, done.stderr
+    shard = sweep("logs", "lg", "3", env=env)
+    assert shard.returncode == 0, shard.stderr
+    assert [h for h in shard.stdout.splitlines() if h.startswith("==> ")] == [
+        "==> lg.compute-2(0:3) <=="
+    ]
+    every = sweep("logs", "lg", "compute", env=env)
+    headers = [h for h in every.stdout.splitlines() if h.startswith("==> ")]
+    assert headers == [
+        f"==> lg.compute-{s}({i}:{n}) <=="
+        for s, i, n in [(0, 0, 0), (0, 1, 1), (1, 0, 2), (2, 0, 3)]
+    ]
+
+
+def test_the_line_plot_of_a_refined_run_marks_the_best_of_every_stage(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from workflows.plot import plot_run
+
+    store = open_store(str(tmp_path))
+    spec = parse_spec(
+        {
+            "name": "line",
+            "function": "tests.kernels:parabola",
+            "space": {"x": {"linspace": [-1.0, 1.0, 9]}},
+            "objective": {"column": "y", "goal": "min"},
+            "refine": {"stages": 4, "top_k": 1, "points": 9},
+        }
+    )
+    run_stages(store, spec, "r")
+    reduce_run(store, spec, "r")
+    run = open_run(str(tmp_path / "line/r"))
+    drawn = plot_run(run, tmp_path / "line.png")
+    assert drawn.kind == "line" and drawn.best is not None
+    assert drawn.best.param_id == run.best_rows[0]["param_id"] >= 9  # a zoomed stage's row
+
+
+def test_status_counts_every_stages_shards_of_a_templated_workflow() -> None:
+    from hera.workflows import models as m
+
+    from workflows.argo_status import workflow_status
+
+    spec = load_spec(ROOT / "workflows/sweeps/refine.toml")
+    workflow = m.Workflow(
+        metadata=m.ObjectMeta(name="refine-abc"),
+        spec=m.WorkflowSpec(workflow_template_ref=m.WorkflowTemplateRef(name="refine")),
+        status=m.WorkflowStatus(
+            phase="Running",
+            stored_workflow_template_spec=m.WorkflowSpec(
+                arguments=m.Arguments(parameters=[m.Parameter(name="spec", value=spec.to_json())])
+            ),
+        ),
+    )
+    assert workflow_status(workflow, "ttg").shards.total == total_shards(spec) == 10

@@ -90,18 +90,23 @@ def _shard_count(workflow: m.Workflow) -> int | None:
     """From the `spec` parameter TTG passes, else from the compute task's withSequence count."""
     spec = workflow.spec
     status = workflow.status
-    for parameter in (spec.arguments.parameters or []) if spec and spec.arguments else []:
-        if parameter.name == "spec" and parameter.value is not None:
-            with contextlib.suppress(ValueError, TypeError, KeyError):
-                return total_shards(spec_from_json(str(parameter.value)))
     specs = [spec, status.stored_workflow_template_spec if status else None]
+    for source in (s for s in specs if s is not None and s.arguments):
+        assert source.arguments is not None
+        for parameter in source.arguments.parameters or []:
+            if parameter.name == "spec" and parameter.value is not None:
+                with contextlib.suppress(ValueError, TypeError, KeyError):
+                    return total_shards(spec_from_json(str(parameter.value)))
     for templates in (s.templates or [] for s in specs if s is not None):
+        counts = []  # a refined sweep fans out once per stage: compute-0, compute-1, ...
         for template in templates:
             for task in template.dag.tasks if template.dag else []:
                 if task.template == COMPUTE_TEMPLATE and task.with_sequence:
                     count = task.with_sequence.count
                     with contextlib.suppress(ValueError, TypeError):
-                        return int(str(count.root if count is not None else ""))
+                        counts.append(int(str(count.root if count is not None else "")))
+        if counts:
+            return sum(counts)
     return None
 
 

@@ -83,7 +83,10 @@ def _print_plan(plan: Plan, name: str) -> None:
         ("rows", f"{plan.rows:,}"),
         ("shards", f"{plan.shards:,}"),
         ("rows per shard", f"{plan.rows_per_shard:,}"),
-        ("rows kept in the result", f"{plan.kept_rows:,}"),
+        (
+            "rows kept in the result" + (" (at most)" if plan.kept_rows_at_most else ""),
+            f"{plan.kept_rows:,}",
+        ),
         ("result size", _size(plan.result_bytes)),
         ("core-seconds of compute", f"{plan.core_seconds:,.1f}"),
         (f"one compute pod ({plan.cpu_limit:g} CPU)", f"{plan.pod_seconds:,.1f} s"),

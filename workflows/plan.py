@@ -69,6 +69,7 @@ class Plan:
     parallelism: int
     cpu_limit: float  # cores
     sample_rows: int
+    kept_rows_at_most: bool = False  # a refined sweep's `where`: zoomed rows all counted
 
     def document(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -207,7 +208,9 @@ def estimate(spec: Spec, sample: Sample, parallelism: int, cpu_limit: float) -> 
     if spec.keep.top_k is not None:
         kept_rows = min(spec.keep.top_k, rows)
     else:
-        kept_rows = round(rows * sample.kept / sample.rows)
+        first = stages[0].rows  # the sample's stage; a zoomed stage is near the best, so
+        # `where` may keep any share of it: the estimate is an upper bound there
+        kept_rows = round(first * sample.kept / sample.rows) + rows - first
     groups = math.ceil(kept_rows / sample.group_rows)
     per_row = (sample.encoded_bytes - sample.empty_bytes) / sample.rows
     result_bytes = sample.empty_bytes + round(per_row * kept_rows) + FOOTER_BYTES_PER_GROUP * groups
@@ -217,6 +220,7 @@ def estimate(spec: Spec, sample: Sample, parallelism: int, cpu_limit: float) -> 
         shards=total_shards(spec),
         rows_per_shard=rows_per_shard,
         kept_rows=kept_rows,
+        kept_rows_at_most=spec.refine is not None and spec.keep.where is not None,
         result_bytes=result_bytes,
         core_seconds=core_seconds,
         pod_seconds=pod_seconds,

@@ -137,14 +137,14 @@ def plot_run(run: FinishedRun, path: str | Path) -> Drawn:
         refined = run.spec.refine is not None and target == choose_target(run.spec, schema)
         best, missing = _draw_heatmap(fig, ax, run, target, axes, mark=not refined)
         if refined:
-            best = draw_refined(ax, run, axes, _mark) or best
+            overall, inset = draw_refined(ax, run, axes, _mark, _position)
+            best = overall or best
+            for axis, g in ((inset.xaxis, axes[0]), (inset.yaxis, axes[1])) if inset else ():
+                _format_axis(axis, _coordinates(g))
     elif kind == "line":
         best, missing = _draw_line(ax, run, target, axes[0])
     else:
         best, missing = _draw_histogram(ax, run, target)
-    found = overall_best(run) if run.spec.refine is not None else None
-    if found is not None:  # the title names the best of every stage, not the grid's
-        best = found[0]
     _title(fig, ax, run, target, kind, axes, best)
     try:
         fig.savefig(out)
@@ -181,6 +181,14 @@ def _coordinates(g: GridAxis) -> _Coordinates:
     return _Coordinates(0.0, 1.0, [_label(v) for v in axis.args], False)
 
 
+def _position(g: GridAxis, value: Any) -> float:
+    """Where a value of axis `g` sits on the plot (a category: its position in the list)."""
+    c = _coordinates(g)
+    if c.labels is not None:
+        return float(list(g.axis.args).index(value)) if value in g.axis.args else 0.0
+    return math.log10(float(value)) if c.log else float(value)
+
+
 def _label(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}g}" if isinstance(value, float | np.floating) else str(value)
 
@@ -188,13 +196,12 @@ def _label(value: Any, digits: int = 4) -> str:
 def _best_label(target: Target, best: Best | None, run: FinishedRun, names: list[str]) -> str:
     if best is None:
         return "no finite value"
-    found = overall_best(run) if run.spec.refine is not None else None
-    if found is not None and found[0] == best:
-        return f"best {target.column} = {best.value:.6g} at " + ", ".join(
-            f"{n}={_label(found[1][n], 6)}" for n in names
-        )
-    row = Space(run.spec).decode(best.param_id, best.param_id + 1)
-    where = ", ".join(f"{n}={_label(row[n][0], 6)}" for n in names)
+    space = Space(run.spec)
+    if best.param_id < space.rows:
+        row = {n: v[0] for n, v in space.decode(best.param_id, best.param_id + 1).items()}
+    else:  # a refined run's zoomed row: its values are the summary's
+        row = (overall_best(run) or (best, {}))[1]
+    where = ", ".join(f"{n}={_label(row[n], 6)}" for n in names if n in row)
     return f"best {target.column} = {best.value:.6g}" + (f" at {where}" if where else "")
 
 
@@ -334,7 +341,11 @@ def _draw_line(ax: Axes, run: FinishedRun, target: Target, g: GridAxis) -> tuple
     ax.set_xlabel(g.name)
     ax.set_ylabel(f"{target.goal} {target.column}" if reduced else target.column)
     ax.grid(True, alpha=0.3)
-    if best is not None:
+    found = overall_best(run) if run.spec.refine is not None else None
+    if found is not None:  # a refined run's best: in a zoomed stage, off the grid drawn
+        best = found[0]
+        _mark(ax, float(found[1][g.name]), best.value)
+    elif best is not None:
         at = float(c.at(_point(best, run.spec.samples, g)))
         _mark(ax, 10**at if c.log else at, best.value)
     return best, missing

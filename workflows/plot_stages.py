@@ -8,14 +8,15 @@ the only ones on a grid of the spec's axes.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from steps.axis import Axis
+from steps.axis_values import arrow_type
 from steps.refine import stage_boxes, zoomable
-from workflows.plot_data import Best, GridAxis
+from workflows.plot_data import Best, GridAxis, PlotError
 from workflows.results import FinishedRun
+from workflows.verify_stages import StageCentresError, claimed_centres
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -26,43 +27,50 @@ INSET_STAGE = 2  # the inset shows this stage's boxes (the first zoomed one's ar
 
 
 def overall_best(run: FinishedRun) -> tuple[Best, dict[str, Any]] | None:
-    """The best row of every stage (the summary's first), and its values."""
+    """The best row of every stage (the summary's first) and its values, if it has them."""
     rows = run.best_rows
     objective = run.spec.objective
-    if not rows or objective is None:
+    if not rows or objective is None or not isinstance(rows[0], dict):
         return None
     row = rows[0]
-    value = row.get(objective.column)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    value, param_id = row.get(objective.column), row.get("param_id")
+    numbers = [value, *(row.get(a.name) for a in run.spec.axes if str(arrow_type(a)) != "string")]
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers):
         return None
-    return Best(float(value), int(row["param_id"])), row
+    if not isinstance(param_id, int) or isinstance(param_id, bool):
+        return None
+    assert isinstance(value, int | float)
+    return Best(float(value), param_id), row
 
 
 def draw_refined(
-    ax: Axes, run: FinishedRun, axes: list[GridAxis], mark: Callable[[Axes, float, float], None]
-) -> Best | None:
-    """The zoomed stages' boxes, also in an inset around a later stage's, and the best of
-    every stage marked (by `mark`) where it is."""
+    ax: Axes,
+    run: FinishedRun,
+    axes: list[GridAxis],
+    mark: Callable[[Axes, float, float], None],
+    position: Callable[[GridAxis, Any], float],
+) -> tuple[Best | None, Axes | None]:
+    """The zoomed stages' boxes (and an inset around a later stage's, returned for its ticks),
+    and the best of every stage marked (by `mark`) where `position` puts it."""
     found = overall_best(run)
-    if found is None or not draw_stages(ax, run, axes):
-        return None
+    if found is None:
+        return None, None
     best, row = found
-    x, y = (
-        math.log10(float(row[g.name])) if g.axis.kind == "logspace" else float(row[g.name])
-        for g in axes
-    )
+    x, y = (position(g, row[g.name]) for g in axes)
     mark(ax, x, y)
+    if not draw_stages(ax, run, axes):
+        return best, None
     inset = ax.inset_axes((0.64, 0.04, 0.34, 0.34))
     draw_stages(inset, run, axes, zoomed=True)
     inset.plot([x], [y], marker="*", markersize=10, color="red", linestyle="none")
     inset.tick_params(labelsize=7)
-    return best
+    return best, inset
 
 
 def draw_stages(ax: Axes, run: FinishedRun, axes: list[GridAxis], zoomed: bool = False) -> int:
     """Outline every zoomed box on the heatmap over `axes`; how many were drawn. `zoomed`:
-    an inset, unlabelled, its limits INSET_STAGE's boxes (or the last stage's) and half
-    again."""
+    an inset, unlabelled, its limits INSET_STAGE's boxes (or the last stage's) and a quarter
+    again either side. The centres are the summary's, checked as a pod checks them."""
     import matplotlib
     from matplotlib.patches import Rectangle
 
@@ -70,17 +78,20 @@ def draw_stages(ax: Axes, run: FinishedRun, axes: list[GridAxis], zoomed: bool =
     assert spec.refine is not None
     if not all(zoomable(g.axis) for g in axes):
         return 0  # a box is a span only on the float axes it zoomed
-    entries = run.summary.get("stages") or []
+    try:
+        stages = claimed_centres(spec, run.summary)
+    except StageCentresError as exc:
+        raise PlotError(f"{run.result_url} cannot be plotted: its summary {exc}") from None
+    names = [a.name for a in spec.axes]
     colours = matplotlib.colormaps["autumn"]
     drawn = 0
     spans: list[tuple[float, float, float, float]] = []
-    for entry in entries[1:]:
-        number = int(entry["stage"])
-        best = [dict(point) for point in entry.get("centres") or []]
-        colour = colours((number - 1) / max(len(entries) - 2, 1))
+    for number, centres in enumerate(stages[1:], start=1):
+        best = [dict(zip(names, point, strict=True)) for point in centres]
+        colour = colours((number - 1) / max(len(stages) - 2, 1))
         for i, box in enumerate(stage_boxes(spec.axes, best, number, spec.refine.points)):
             (x0, x1), (y0, y1) = (_span(box, g.name) for g in axes)
-            if number == min(INSET_STAGE, len(entries) - 1):
+            if number == min(INSET_STAGE, len(stages) - 1):
                 spans.append((x0, x1, y0, y1))
             ax.add_patch(
                 Rectangle(

@@ -44,14 +44,20 @@ def log_dirs(reference: str) -> list[Path]:
     return [folder for folder in found if folder.is_dir()]
 
 
+_COMPUTE = r"compute(?:-\d+)?"  # a refined run's stages: compute-0, compute-1, ...
+
+
 def matches_task(node: str, task: str | None) -> bool:
-    """`task` as a user writes it: `reduce`, `compute` (every shard), `3` or `compute(3:3)`
-    (shard 3), or a node's or pod's full name."""
+    """`task` as a user writes it: `reduce`, `compute` (every shard, of every stage in a
+    refined run: `compute-N`), `3` or `compute(3:3)` (shard 3), or a node's or pod's full
+    name. A loop node is `<task>(<position>:<item>)`; a shard's item is its index."""
     if task is None:
         return True
-    if task.isdigit():
-        task = f"compute({int(task)}:{int(task)})"
     tail = node.rsplit(".", 1)[-1] if "." in node else node
+    if task.isdigit():
+        return re.fullmatch(rf"{_COMPUTE}\(\d+:{int(task)}\)", tail) is not None
+    if task == "compute":
+        return re.fullmatch(rf"{_COMPUTE}\(\d+:\d+\)", tail) is not None
     return (
         task in (node, tail) or re.fullmatch(rf"{re.escape(task)}(\(\d+:\d+\))?", tail) is not None
     )
@@ -70,7 +76,7 @@ def task_logs(folder: Path, task: str | None) -> list[Path]:
 
 def _order(path: Path) -> tuple[int, int, int, str]:
     """Compute shards by index, then reduce; each node's attempts in order."""
-    shard = re.search(r"\.compute\((\d+):\d+\)", path.name)
+    shard = re.search(rf"\.{_COMPUTE}\(\d+:(\d+)\)", path.name)
     retry = re.search(r"\.retry-(\d+)\.log$", path.name)
     return (
         0 if shard else 1,

@@ -14,7 +14,15 @@ from steps.fingerprint import CodeFingerprint, describe_difference
 from steps.run_record import RunRecordError, read_run_record
 from steps.shards import ShardInfo, read_shard_info
 from steps.spec import Spec
-from steps.stages import centres_problem, stage_of_shard, total_shards
+from steps.stages import (
+    Stage,
+    StageError,
+    centres_of,
+    encode_centres,
+    stage_summaries,
+    stages_of,
+    total_shards,
+)
 from steps.store import ObjectNotFoundError, Store, StoreError
 
 __all__ = [
@@ -111,33 +119,47 @@ class ResumePlan:
 
 def resume_plan(store: Store, spec: Spec, run_id: str, code: CodeFingerprint) -> ResumePlan:
     """Read each shard's footer (a few KB each) and say what resuming will keep. A zoomed
-    stage's shard is held to the centres its kept previous stages give, when all are kept."""
+    stage's shards are held to the centres their kept previous stages give, when every
+    earlier shard is kept (else compute decides, once the stages before have run)."""
     reasons: dict[str, int] = {}
     count = total_shards(spec)
     kept: list[ShardInfo] = []
     kept_rows = 0
-    for index in range(count):
-        key = layout.shard_key(spec.name, run_id, index, count)
-        stage = stage_of_shard(spec, index)
-        start, stop = stage.shard_range(index)
-        try:
-            info = read_shard_info(store, key)
-            problem = info.problem(spec.hash, index, count, start, stop, spec.keep.everything)
-            reason = "damaged" if problem else _code_reason(info, code)
-            earlier = [i for i in kept if i.index < stage.first_shard]
-            all_kept = len(earlier) == stage.first_shard
-            if reason is None and all_kept and centres_problem(spec, [*earlier, info]):
-                reason = "zoomed around other points"
-        except ObjectNotFoundError:
-            reason = "missing"
-        except StoreError:
-            reason = "unreadable"
-        if reason is None:
-            kept.append(info)
-            kept_rows += stop - start
-        else:
-            reasons[reason] = reasons.get(reason, 0) + 1
+    for stage in stages_of(spec):
+        expected = _expected_centres(spec, stage, kept)
+        for index in range(stage.first_shard, stage.first_shard + stage.shards):
+            key = layout.shard_key(spec.name, run_id, index, count)
+            start, stop = stage.shard_range(index)
+            try:
+                info = read_shard_info(store, key)
+                problem = info.problem(spec.hash, index, count, start, stop, spec.keep.everything)
+                reason = "damaged" if problem else _code_reason(info, code)
+                if reason is None and expected is not False and info.centres != expected:
+                    reason = "zoomed around other points"
+            except ObjectNotFoundError:
+                reason = "missing"
+            except StoreError:
+                reason = "unreadable"
+            if reason is None:
+                kept.append(info)
+                kept_rows += stop - start
+            else:
+                reasons[reason] = reasons.get(reason, 0) + 1
     return ResumePlan(count, len(kept), kept_rows, reasons)
+
+
+def _expected_centres(spec: Spec, stage: Stage, kept: list[ShardInfo]) -> str | bool | None:
+    """The centres stage's shards must record (None for stage 0), or False if that cannot be
+    known yet: some earlier shard is to be computed again, or its stage ranks too few."""
+    if stage.number == 0:
+        return None
+    if len(kept) != stage.first_shard:
+        return False
+    try:
+        top = stage_summaries(spec, kept)[stage.number - 1].top
+        return encode_centres(centres_of(spec, top, stage.number - 1))
+    except StageError:
+        return False
 
 
 def _code_reason(info: ShardInfo, code: CodeFingerprint) -> str | None:
