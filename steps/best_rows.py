@@ -94,7 +94,7 @@ def _rows_with_ids(source: Path | BinaryIO, ids: list[int]) -> list[dict[str, An
             groups.append(index)
     if not groups:
         return []
-    table = result.read_row_groups(groups)
+    table = result.read_row_groups(groups, use_threads=False)
     wanted = pa.array(ids, type=table.schema.field("param_id").type)
     return table.filter(pc.is_in(table["param_id"], value_set=wanted)).to_pylist()
 

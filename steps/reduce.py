@@ -132,7 +132,7 @@ class _ShardReader:
         if self._decoder is None:
             self._decoder = self._read(lambda: _verified(self.handle))
         decoder = self._decoder
-        return self._read(lambda: decoder.read_row_group(index))
+        return self._read(lambda: decoder.read_row_group(index, use_threads=False))
 
     def _read(self, read: Callable[[], _T]) -> _T:
         try:
@@ -212,7 +212,9 @@ def _shard_batches(
             try:
                 reader = _verified(handle)
                 for groups in _read_runs(reader.metadata):
-                    yield from reader.iter_batches(batch_size=batch_rows, row_groups=groups)
+                    yield from reader.iter_batches(
+                        batch_size=batch_rows, row_groups=groups, use_threads=False
+                    )
             except DAMAGE as exc:
                 raise _damaged(store.url(key), exc) from None
 
@@ -380,4 +382,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_codes.exit_now(main())

@@ -284,4 +284,4 @@ def check_pages(handle: BinaryIO) -> None:
             read_group(handle, group)
     reader = pq.ParquetFile(handle, page_checksum_verification=True)
     for index in range(reader.metadata.num_row_groups):
-        reader.read_row_group(index)
+        reader.read_row_group(index, use_threads=False)

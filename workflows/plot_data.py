@@ -150,7 +150,9 @@ def iter_column(
         # pre_buffer would fetch far ahead (measured: +110 MB on the 10M-row default sweep);
         # one row group at a time is what bounds memory.
         parquet = pq.ParquetFile(handle, pre_buffer=False, page_checksum_verification=True)
-        for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=["param_id", column]):
+        for batch in parquet.iter_batches(
+            batch_size=BATCH_ROWS, columns=["param_id", column], use_threads=False
+        ):
             if batch.schema.field(0).type != pa.int64():
                 raise ValueError(f"param_id is {batch.schema.field(0).type}, not int64")
             param_id = batch.column(0).to_numpy()

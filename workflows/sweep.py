@@ -12,7 +12,6 @@ without the Argo client or the plotting.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import sys
 from collections.abc import Callable
@@ -24,6 +23,7 @@ _HERE = Path(__file__).resolve().parent
 if sys.path and Path(sys.path[0] or ".").resolve() == _HERE:
     sys.path[0] = str(_HERE.parent)
 
+from steps.exit_codes import exit_now  # noqa: E402
 from steps.spec import SpecError  # noqa: E402
 from steps.store import StoreError  # noqa: E402
 from workflows import cli_cluster, cli_local, cli_plan, cli_results, cli_runs  # noqa: E402
@@ -94,10 +94,7 @@ def console_main() -> None:
     except BrokenPipeError:  # `ttg list | head`: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 0
-    # Exiting collects every object again, ~0.1 s with Hera's models loaded; they are about
-    # to be freed anyway.
-    gc.freeze()
-    sys.exit(code)
+    exit_now(code)  # without the interpreter's teardown: steps/exit_codes.py says why
 
 
 if __name__ == "__main__":

@@ -133,7 +133,7 @@ def _take(result: pq.ParquetFile, positions: np.ndarray, advance: Progress) -> I
         stop = start + result.metadata.row_group(group).num_rows
         inside = positions[(positions >= start) & (positions < stop)]
         if len(inside):
-            table = result.read_row_group(group)
+            table = result.read_row_group(group, use_threads=False)
             yield table.take(pa.array(inside - start)).combine_chunks()
             advance(len(inside))
         start = stop
@@ -260,7 +260,7 @@ class _Checker:
             return set() if kept is None else set(kept["param_id"].to_pylist())
         assert objective is not None and keep.top_k is not None
         # The worst kept row of the result bounds the ranks that must be kept.
-        stored = result.read(columns=["param_id", objective.column]).to_pylist()
+        stored = result.read(columns=["param_id", objective.column], use_threads=False).to_pylist()
         keys = [rank_key(r[objective.column], r["param_id"], objective.goal) for r in stored]
         ranked = [k for k in keys if k is not None]
         # Fewer rows with a number than N: every row with one is kept.

@@ -111,7 +111,7 @@ def _stage_best(spec: Spec, result: pq.ParquetFile) -> list[PartialSummary]:
     offsets = np.array([s.offset for s in stages], dtype=np.int64)
     best = [PartialSummary() for _ in stages]
     for group in range(result.metadata.num_row_groups):
-        table = result.read_row_group(group)
+        table = result.read_row_group(group, use_threads=False)
         param_id = table["param_id"].to_numpy()
         number = np.searchsorted(offsets, param_id, side="right") - 1
         for n in np.unique(number):

@@ -216,7 +216,7 @@ def rows_by_id(result: pq.ParquetFile, ids: list[Any]) -> dict[Any, dict[str, An
             at = bisect.bisect_left(wanted, stats.min)
             if at == len(wanted) or wanted[at] > stats.max:
                 continue
-        table = result.read_row_group(g)
+        table = result.read_row_group(g, use_threads=False)
         chosen = table.filter(pc.is_in(table["param_id"], pa.array(wanted, pa.int64())))
         for row in chosen.to_pylist():
             found[row["param_id"]] = row

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from steps.exit_codes import exit_now
+
 __all__ = [
     "LIBRARIES",
     "OWN_PACKAGE",
@@ -218,7 +220,9 @@ def main() -> int:
         request = serve()
     except BrokenPipeError:  # the executor went away (e.g. the run was refused): nothing to do
         return 0
-    return 0 if request is None else run_task(request)
+    if request is not None:  # a forked task: it ends as its module's process would
+        exit_now(run_task(request))
+    return 0
 
 
 # -- the client (in the executor, on its event loop) --------------------------------------
