@@ -208,10 +208,10 @@ ENTRIES: tuple[Entry, ...] = (
         _run_per_core,
     ),
     Entry(
-        "pool",
+        "floor",
         "contender",
-        f"multiprocessing Pool({PARALLEL}), plain shard writer",
-        _baseline("bench.pool", "--workers", str(PARALLEL)),
+        f"the floor: multiprocessing Pool({PARALLEL}) writing the shards, no merge",
+        _baseline("bench.floor", "--workers", str(PARALLEL)),
     ),
     Entry(
         "dask",

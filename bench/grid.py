@@ -2,7 +2,7 @@
 
 Every grid axis is a block of repeated values (`np.repeat`) or a tiled cycle (`np.tile`) in
 `itertools.product` order, sliced to the `param_id` range asked for; the spec's function is
-called once on the whole range. The baselines (limit, pool, dask) share it, so they differ
+called once on the whole range. The baselines (limit, floor, dask) share it, so they differ
 only in how they spread the work.
 """
 

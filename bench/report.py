@@ -80,6 +80,9 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None or b == 0 else a / b
 
 
+FLOOR_ROWS = 10**8  # from this size on, the tighter floor target
+
+
 def targets(outcomes: dict[str, Outcome], rows: int) -> list[Target]:
     """The issue's targets, each from the entries it needs (None when one was not run)."""
     run, limit = _seconds(outcomes, "run"), _seconds(outcomes, "limit")
@@ -87,8 +90,18 @@ def targets(outcomes: dict[str, Outcome], rows: int) -> list[Target]:
     rss = {n: outcomes[n].peak_rss_mib for n in ("shard-compute", "shard-reduce") if n in outcomes}
     s3 = outcomes["run-s3"].detail() if "run-s3" in outcomes else {}
     result = s3.get("result_bytes")
+    floor = _seconds(outcomes, "floor")
     return [
         Target("run / limit", _ratio(run, limit), "<=", 1.3, "x"),
+        # issue 17: 2.0x the floor on the default sweep, 1.5x from 10^8 rows
+        Target("run / floor", _ratio(run, floor), "<=", 1.5 if rows >= FLOOR_ROWS else 2.0, "x"),
+        Target(
+            "peak RSS of any process of run",
+            outcomes["run"].peak_rss_mib if "run" in outcomes else None,
+            "<=",
+            MIB_LIMIT_SHARD,
+            "MiB",
+        ),
         Target("run-s3 / run", _ratio(_seconds(outcomes, "run-s3"), run), "<=", 1.5, "x"),
         Target(
             "run-s3 uploads / result", _ratio(s3.get("s3_upload_bytes"), result), "<=", 1.15, "x"

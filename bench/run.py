@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help="a pure grid sweep spec")
     parser.add_argument("--rows", type=int, help="resize the sweep to about this many rows")
+    parser.add_argument("--shards", type=int, help="override the spec's shard count")
     parser.add_argument("--repeat", type=int, default=3, help="rounds; medians are reported")
     parser.add_argument("--contenders", help="comma-separated entries (default: all)")
     parser.add_argument("--sample", type=int, default=100_000, help="old worker's sample rows")
@@ -134,13 +135,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.scaling:
         return main_scaling(args)
     try:
-        spec = bench_spec(args.rows, args.spec)
+        spec = bench_spec(args.rows, args.spec, args.shards)
         entries = select(args.contenders)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     rows = rows_of(spec)
     name = args.name or (spec.name if args.rows is None else f"{spec.name}-{rows}")
+    if args.name is None and args.shards is not None:
+        name += f"-{spec.shards}-shards"
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="ttg-bench-") as session:
         bench = Bench(spec, Path(session), stack, sample=args.sample)
         outcomes = run_rounds(bench, entries, args.repeat, args.scratch, args.timeout)
@@ -153,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def main_scaling(args: argparse.Namespace) -> int:
     try:
-        specs = [bench_spec(size, args.spec) for size in _sizes(args.scaling)]
+        specs = [bench_spec(size, args.spec, args.shards) for size in _sizes(args.scaling)]
         entries = select(args.contenders or "run,reduce")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """A plain shard writer: one shard's rows, chunk by chunk, into one zstd Parquet file.
 
-What the pool and dask baselines map over the shards: the same rows, chunks and Parquet
+What the floor and dask baselines map over the shards: the same rows, chunks and Parquet
 settings as `steps.compute`, without its checks, summary, store or resume logic.
 """
 

@@ -12,10 +12,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SPEC = ROOT / "workflows" / "sweeps" / "rosenbrock.toml"
 
 
-def bench_spec(rows: int | None = None, path: Path = DEFAULT_SPEC) -> Spec:
+def bench_spec(
+    rows: int | None = None, path: Path = DEFAULT_SPEC, shards: int | None = None
+) -> Spec:
     """The spec at `path`; with `rows`, every linspace axis gets the same length so that the
-    grid has about `rows` rows (the square root for two axes: 10**8 -> 10,000 x 10,000)."""
+    grid has about `rows` rows (the square root for two axes: 10**8 -> 10,000 x 10,000); with
+    `shards`, that many shards (or as many as there are rows)."""
     spec = load_spec(path)
+    if shards is not None:
+        spec = spec.with_fields(shards=min(shards, rows_of(spec) if rows is None else rows))
     if rows is None:
         return spec
     if spec.samples != 1 or any(a.is_random for a in spec.axes):

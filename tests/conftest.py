@@ -23,6 +23,8 @@ def task_logs_in_a_temporary_folder(tmp_path_factory: pytest.TempPathFactory) ->
     """`run` keeps task logs (workflows/run_logs.py); the tests' runs keep theirs here, not
     in the home folder. A test that sets TTG_LOG_DIR itself wins."""
     os.environ["TTG_LOG_DIR"] = str(tmp_path_factory.mktemp("task-logs"))
+    # and `run`'s cached renders (workflows/render_cache.py), kept out of the home folder too
+    os.environ["TTG_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,7 @@ ENTRY_FIELDS = {
 def test_driver_tiny_run_writes_sane_json(tmp_path: Path) -> None:
     results = tmp_path / "results"
     command = [sys.executable, "-m", "bench.run", "--rows", "20000", "--repeat", "1"]
-    command += ["--contenders", "limit,run,pool,help,bare", "--results", str(results)]
+    command += ["--contenders", "limit,run,floor,help,bare", "--results", str(results)]
     command += ["--name", "tiny", "--scratch", str(tmp_path)]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -48,14 +48,14 @@ def test_driver_tiny_run_writes_sane_json(tmp_path: Path) -> None:
     assert doc["rows"] == 141 * 141
     assert doc["machine"]["cpus"] >= 1
     entries = {e["name"]: e for e in doc["entries"]}
-    assert list(entries) == ["limit", "run", "pool", "help", "bare"]
+    assert list(entries) == ["limit", "run", "floor", "help", "bare"]
     for entry in entries.values():
         assert set(entry) == ENTRY_FIELDS
         assert entry["error"] is None, entry["error"]
         assert entry["seconds"] > 0
         assert all(s > 0 for s in entry["samples_seconds"])
         assert 1 < entry["peak_rss_mib"] < 4096
-    for name in ("limit", "run", "pool"):
+    for name in ("limit", "run", "floor"):
         assert entries[name]["rows"] == doc["rows"]
         assert entries[name]["rows_per_second"] == pytest.approx(
             doc["rows"] / entries[name]["seconds"]
@@ -63,7 +63,7 @@ def test_driver_tiny_run_writes_sane_json(tmp_path: Path) -> None:
         assert entries[name]["ratio_to_limit"] > 0
     assert entries["limit"]["ratio_to_limit"] == 1.0
     assert entries["limit"]["detail"]["rows"] == doc["rows"]
-    assert entries["pool"]["detail"]["rows"] == doc["rows"]
+    assert entries["floor"]["detail"]["rows"] == doc["rows"]
     assert entries["help"]["rows_per_second"] is None
     # what reduce recorded in the run's summary.json, read back before its folder went
     for key in ("verify_seconds", "merge_seconds", "reduce_seconds", "summary_seconds"):

@@ -96,10 +96,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, console: Console, server: subprocess.Popen[bytes] | None) -> int:
     from steps.function import import_function
-    from workflows.build import render
     from workflows.local import execute, generated_name
     from workflows.manifest import load_manifest
     from workflows.progress import ProgressDisplay
+    from workflows.render_cache import cached_render
     from workflows.report import print_stored_report
     from workflows.results import RunRef
     from workflows.run_list import clear_failed, is_complete, mark_failed
@@ -126,7 +126,7 @@ def _run(args: argparse.Namespace, console: Console, server: subprocess.Popen[by
         kept_rows = plan.kept_rows
         clear_failed(store, spec.name, run_id)  # running again: not failed until it fails
     options = BuildOptions(store=store.uri, run_id=run_id)
-    manifest = load_manifest(render(spec, options))
+    manifest = load_manifest(cached_render(spec, options))  # what `render` prints
     logs = run_log_dir(spec.name, run_id)
     shutil.rmtree(logs, ignore_errors=True)  # an earlier execution's: they would read as this one's
     began = time.perf_counter()

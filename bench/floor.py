@@ -1,4 +1,6 @@
-"""*pool*: a `multiprocessing` pool mapping the plain shard writer over the spec's shards."""
+"""*floor*: the two-core floor. A `multiprocessing` pool of two maps the plain shard writer
+over the spec's shards (the same rows and Parquet settings: zstd, dictionaries only on grid
+axes): computing and writing the shards, no merge, no checks. Nothing a run could do less."""
 
 from __future__ import annotations
 
