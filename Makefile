@@ -36,7 +36,10 @@ $(STAMP): $(RUN_STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
+# Bytecode first, as an installed package has it: an editable install has none, and where
+# PYTHONDONTWRITEBYTECODE is set every process would compile TTG's modules again.
 run: $(RUN_STAMP)
+	$(PY) -m compileall -q steps workflows > /dev/null
 	$(PY) workflows/sweep.py run
 
 # Side-by-side benchmarks (bench/run.py); the table is printed, the JSON lands in bench/results/.
@@ -46,6 +49,7 @@ $(BENCH_STAMP): $(STAMP)
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
+	$(PY) -m compileall -q steps workflows bench > /dev/null
 	$(PY) -m bench.run $(ARGS)
 
 test: lint typecheck pytest

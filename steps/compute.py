@@ -143,7 +143,7 @@ def compute_shard(
     summary = PartialSummary()
     rows = RowFilter(spec)
     written = 0
-    with store.atomic_writer(key) as path:
+    with store.atomic_writer(key, durable=False) as path:  # checked at every use instead
         writer: pq.ParquetWriter | None = None
         groups: AlignedRowGroups | None = None
         try:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
@@ -27,6 +29,7 @@ from steps.spec import Spec
 # arrow_type, extremes, grid_length, value_array: re-exported, as callers import them from here
 __all__ = [
     "MAX_SHARD_ALIGNMENT",
+    "MAX_TABLED_POINTS",
     "MIN_SHARD_ALIGNMENT",
     "Space",
     "arrow_type",
@@ -49,6 +52,7 @@ _TWO_POW_53 = float(1 << 53)
 # Below the smallest row group (MIN_SHARD_ALIGNMENT rows) alignment would gain nothing.
 MAX_SHARD_ALIGNMENT, MIN_SHARD_ALIGNMENT = 1 << 20, 1 << 10
 SHARD_ALIGNMENT_UNITS = 8  # alignment units per shard, at least
+MAX_TABLED_POINTS = 1 << 17  # an axis this long or shorter is decoded from a table of its points
 
 
 def shard_alignment(count: int, rows: int) -> int:
@@ -93,24 +97,47 @@ class Space:
         self.grid_rows = math.prod(lengths)
         self.rows = self.grid_rows * spec.samples
         self._listed = {a.name: value_array(a) for a in spec.axes if a.kind in ("values", "choice")}
+        # Every point of a short numeric axis, computed once: a row's value is then a gather,
+        # the same floats `grid_values` gives position by position (it is elementwise).
+        self._points = {
+            a.name: grid_values(a, np.arange(n, dtype=np.int64))
+            for a, n in zip(grid, lengths, strict=True)
+            if a.kind in ("linspace", "logspace", "range") and n <= MAX_TABLED_POINTS
+        }
+        self._runs = {**self._points, **{n: v for n, v in self._listed.items() if n in self._grid}}
 
     def shard_range(self, index: int, count: int | None = None) -> tuple[int, int]:
         return shard_range(index, self.spec.shards if count is None else count, self.rows)
 
     def decode(self, start: int, stop: int) -> dict[str, np.ndarray]:
-        """Columns for rows `[start, stop)`: `param_id` first, then each axis in spec order."""
+        """Columns for rows `[start, stop)`: `param_id` first, then each axis in spec order.
+
+        A contiguous range of a tabled axis is runs of its points: repeated or tiled, which
+        is the gather `decode_ids` does, without an index per row."""
         if not 0 <= start <= stop <= self.rows:
             raise ValueError(f"rows [{start}, {stop}) are outside the space of {self.rows} rows")
-        return self.decode_ids(np.arange(start, stop, dtype=np.int64))
+        columns = self.decode_ids(np.arange(start, stop, dtype=np.int64), skip=self._runs)
+        for name in self._runs:
+            g, points = self._grid[name], self._runs[name]
+            columns[name] = _runs_of(points, g.stride * self.spec.samples, start, stop)
+        return {
+            "param_id": columns["param_id"],
+            **{a.name: columns[a.name] for a in self.spec.axes},
+        }
 
-    def decode_ids(self, param_id: np.ndarray) -> dict[str, np.ndarray]:
+    def decode_ids(
+        self, param_id: np.ndarray, skip: Mapping[str, object] = MappingProxyType({})
+    ) -> dict[str, np.ndarray]:
         """Columns for any rows, given as an int64 array of `param_id`s (e.g. a sample of the
-        sweep, which `verify` recomputes): the same arithmetic, row by row."""
+        sweep, which `verify` recomputes): the same arithmetic, row by row. The axes in `skip`
+        are left out (`decode` makes those its own way)."""
         if len(param_id) and not (int(param_id.min()) >= 0 and int(param_id.max()) < self.rows):
             raise ValueError(f"a param_id is outside the space of {self.rows} rows")
         grid_index = param_id // self.spec.samples if self.spec.samples > 1 else param_id
         columns: dict[str, np.ndarray] = {"param_id": param_id}
         for axis in self.spec.axes:
+            if axis.name in skip:
+                continue
             listed = self._listed.get(axis.name)
             if axis.is_random:
                 columns[axis.name] = _draw(axis, self.spec.seed, param_id, listed)
@@ -119,8 +146,25 @@ class Space:
                 index = (
                     (grid_index // g.stride) % g.length if g.stride > 1 else grid_index % g.length
                 )
-                columns[axis.name] = grid_values(axis, index, listed)
+                points = self._points.get(axis.name)
+                columns[axis.name] = (
+                    points[index] if points is not None else grid_values(axis, index, listed)
+                )
         return columns
+
+
+def _runs_of(points: np.ndarray, stride: int, start: int, stop: int) -> np.ndarray:
+    """`points[(p // stride) % len(points)]` for `p` in `[start, stop)`, as runs: each point
+    repeated over the rows it holds (or, at stride 1, the points tiled)."""
+    n = len(points)
+    if stop <= start:
+        return points[:0]
+    if stride == 1:
+        offset = start % n
+        return np.tile(points, -(-(offset + stop - start) // n))[offset : offset + stop - start]
+    first, last = start // stride, (stop - 1) // stride
+    edges = np.clip(np.arange(first, last + 2, dtype=np.int64) * stride, start, stop)
+    return np.repeat(points[np.arange(first, last + 1) % n], np.diff(edges))
 
 
 def _stream_key(seed: int, axis: str, stream: int) -> int:

@@ -64,8 +64,13 @@ class Store(ABC):
         return f"{self.uri.rstrip('/')}/{key}"
 
     @abstractmethod
-    def atomic_writer(self, key: str) -> contextlib.AbstractContextManager[Path]:
-        """Yield a local path to write; on clean exit the file becomes `key` atomically."""
+    def atomic_writer(
+        self, key: str, durable: bool = True
+    ) -> contextlib.AbstractContextManager[Path]:
+        """Yield a local path to write; on clean exit the file becomes `key` atomically.
+        `durable`: on the store's disk before it appears, where that is a choice (a folder:
+        fsync). A shard is not: every reader checks its seal and page checksums, and a shard
+        a crash left torn is computed again (docs/integrity.md)."""
 
     @abstractmethod
     def put_bytes(self, key: str, data: bytes) -> None: ...

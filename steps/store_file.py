@@ -40,7 +40,7 @@ class FileStore(Store):
         return self.root.joinpath(*key.split("/"))
 
     @contextlib.contextmanager
-    def atomic_writer(self, key: str) -> Iterator[Path]:
+    def atomic_writer(self, key: str, durable: bool = True) -> Iterator[Path]:
         target = self._path(key)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -49,8 +49,9 @@ class FileStore(Store):
         temp = target.with_name(f".{target.name}.{temp_tag()}.tmp")
         try:
             yield temp
-            with temp.open("rb+") as handle:
-                os.fsync(handle.fileno())
+            if durable:
+                with temp.open("rb+") as handle:
+                    os.fsync(handle.fileno())
             temp.replace(target)
         except OSError as exc:
             raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from None

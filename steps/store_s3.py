@@ -164,7 +164,7 @@ class S3Store(Store):
         return f"cannot {what} {where}: {code}: {message}"
 
     @contextlib.contextmanager
-    def atomic_writer(self, key: str) -> Iterator[Path]:
+    def atomic_writer(self, key: str, durable: bool = True) -> Iterator[Path]:
         """The local file is uploaded while it is written, in parts of STREAM_PART bytes,
         so a pod's upload overlaps its compute; the object appears only once the writer is
         done. Should that stream fail, or not be what the file holds (a writer that went

@@ -15,6 +15,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -43,6 +44,8 @@ class ColumnStats:
 
     @classmethod
     def of(cls, column: pa.ChunkedArray | pa.Array) -> ColumnStats:
+        if column.null_count == 0 and _is_number(column.type):
+            return cls._of_numbers(column)
         stats = cls(type=str(column.type), nulls=column.null_count)
         if pa.types.is_floating(column.type):
             nan = pc.is_nan(column)
@@ -62,6 +65,24 @@ class ColumnStats:
             stats.sum = 0.0
         return stats
 
+    @classmethod
+    def _of_numbers(cls, column: pa.ChunkedArray | pa.Array) -> ColumnStats:
+        """The same statistics through numpy, for a column of numbers without nulls (every
+        axis and most outputs): pyarrow's NaN-aware min_max costs 5x numpy's on float64."""
+        values = np.asarray(column.to_numpy())
+        stats = cls(type=str(column.type))
+        if values.dtype.kind == "f":
+            nan = np.isnan(values)
+            stats.nans = int(np.count_nonzero(nan))
+            if stats.nans:
+                values = values[~nan]
+        stats.count = len(values)
+        if stats.count:
+            stats.min, stats.max = values.min().item(), values.max().item()
+        # As pyarrow sums it: every value as float64 (an int64 beyond 2**53 rounds), pairwise
+        stats.sum = float(values.sum(dtype=np.float64)) if stats.count else 0.0
+        return stats
+
     def merge(self, other: ColumnStats) -> ColumnStats:
         if self.type != other.type:
             raise ValueError(f"column type {other.type} does not match {self.type}")
@@ -78,6 +99,10 @@ class ColumnStats:
     @property
     def mean(self) -> float | None:
         return self.sum / self.count if self.sum is not None and self.count else None
+
+
+def _is_number(dtype: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(dtype) or pa.types.is_floating(dtype))
 
 
 def _is_numeric(dtype: pa.DataType) -> bool:

@@ -38,6 +38,35 @@ def test_a_cached_render_is_what_render_prints_on_a_miss_and_on_a_hit(
     assert len(list(cache_dir().glob("*.yaml"))) == 1  # one entry served both run ids
 
 
+@pytest.mark.parametrize(
+    "store",
+    [
+        "/tmp/a b/runs",
+        "/tmp/" + "x" * 90,
+        "/tmp/é",
+        "/tmp/a: b",
+        "runs#1",
+        "2026-12-01",
+        "s3://b/x y",
+    ],
+)
+def test_stores_yaml_would_quote_or_fold_are_rendered_as_render_writes_them(store: str) -> None:
+    spec = load_spec(SWEEPS / "rosenbrock.toml")
+    options = BuildOptions(store=store, run_id="r-1")
+    assert cached_render(spec, options) == render(spec, options)
+    assert cached_render(spec, options) == render(spec, options)  # and on a hit
+
+
+def test_a_new_scratch_store_per_run_still_hits_the_cache(tmp_path: Path) -> None:
+    spec = load_spec(SWEEPS / "rosenbrock.toml")
+    for n in range(3):
+        options = BuildOptions(store=str(tmp_path / f"scratch-{n}" / "store"), run_id=f"r-{n}")
+        assert cached_render(spec, options) == render(spec, options)
+    s3 = BuildOptions(store="s3://bucket/runs", run_id="r-9")
+    assert cached_render(spec, s3) == render(spec, s3)
+    assert len(list(cache_dir().glob("*.yaml"))) == 2  # one for folders, one for S3
+
+
 @pytest.mark.parametrize("run_id", ["123", "true", "null", "1e3", "on", "no"])
 def test_run_ids_yaml_would_quote_are_rendered_as_render_quotes_them(run_id: str) -> None:
     spec = load_spec(SWEEPS / "rosenbrock.toml")
@@ -63,7 +92,10 @@ def test_whatever_shapes_the_text_is_part_of_the_key(
     options = BuildOptions(store="runs", run_id="r-1")
     key = render_key(spec, options)
     assert render_key(spec, BuildOptions(store="runs", run_id="r-2")) == key
-    assert render_key(spec, BuildOptions(store="other", run_id="r-1")) != key
+    assert render_key(spec, BuildOptions(store="other", run_id="r-1")) == key  # a slot too
+    assert render_key(spec, BuildOptions(store="s3://b/runs", run_id="r-1")) != key
+    assert render_key(spec, BuildOptions(store="a b", run_id="r-1")) != key
+    assert render_key(spec, BuildOptions(store="runs", run_id="r-1", image="mine:1")) != key
     assert render_key(spec.with_fields(resources={"cpu_limit": "2"}), options) != key
     assert render_key(spec.with_fields(shards=3), options) != key
     copy = tmp_path / "tree"

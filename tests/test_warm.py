@@ -20,7 +20,7 @@ import pytest
 from tests.test_exec import _alive
 from workflows.local import ExecutionResult, execute
 from workflows.manifest import load_manifest
-from workflows.warm import WarmInterpreter, WarmStartError, WarmTask
+from workflows.warm_client import WarmInterpreter, WarmStartError, WarmTask
 
 ROOT = Path(__file__).parents[1]
 

@@ -81,7 +81,7 @@ def add_commands(sub: argparse._SubParsersAction[CliParser]) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from workflows.terminal import make_console
-    from workflows.warm import discard, launch
+    from workflows.warm_client import discard, launch
 
     # The tasks fork from a warm interpreter; it imports numpy and pyarrow while we render
     # (and the S3 client, 0.2 s a task otherwise, for an S3 store).

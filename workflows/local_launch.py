@@ -23,7 +23,8 @@ from workflows.manifest import (
     shown,
 )
 from workflows.retries import Attempt
-from workflows.warm import WarmInterpreter, WarmStartError, WarmTask, discard, eligible, launch
+from workflows.warm import eligible
+from workflows.warm_client import WarmInterpreter, WarmStartError, WarmTask, discard, launch
 
 __all__ = [
     "KILL_GRACE_SECONDS",

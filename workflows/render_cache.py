@@ -7,8 +7,9 @@ TTG's own modules, Hera, pydantic and Python. A digest of all of those names a c
 so a changed spec, option, TTG file or library version renders afresh; what `run` executes
 is byte for byte what `render` prints for the same inputs (tests/test_render_cache.py).
 
-The run id is the Workflow's name, new for every run, so entries are rendered under a
-placeholder name and the run's is put in its one place. An entry records the digest of its
+The run id is the Workflow's name, new for every run, and a run's store is often a new
+folder, so entries are rendered under placeholders and the run's values are put in their
+one place each (when YAML writes them plain; otherwise that value is part of the key). An entry records the digest of its
 text: a damaged one is rendered again, never executed. Entries live in
 `$TTG_CACHE_DIR/renders` (default `~/.cache/ttg`), at most MAX_ENTRIES of them.
 """
@@ -21,6 +22,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -28,11 +30,19 @@ from pathlib import Path
 from steps.spec import Spec
 from workflows.options import BuildOptions
 
-__all__ = ["MAX_ENTRIES", "PLACEHOLDER_RUN_ID", "cache_dir", "cached_render", "render_key"]
+__all__ = [
+    "MAX_ENTRIES",
+    "PLACEHOLDER_RUN_ID",
+    "PLACEHOLDER_STORES",
+    "cache_dir",
+    "cached_render",
+    "render_key",
+]
 
 CACHE_VERSION = 1
 MAX_ENTRIES = 64
 PLACEHOLDER_RUN_ID = "ttg-render-cache-run-id"
+PLACEHOLDER_STORES = {"folder": "/ttg-render-cache/store", "s3": "s3://ttg-render-cache/store"}
 _ROOT = Path(__file__).resolve().parent.parent
 _SOURCES = ("steps", "workflows")  # every module that can shape a manifest, and more
 
@@ -63,12 +73,32 @@ def _code_digest() -> str:
     return digest.hexdigest()
 
 
+def _slots(options: BuildOptions) -> dict[str, str]:
+    """The options that change with every run, as placeholder -> value: the run id (the
+    Workflow's name) always, the store when YAML writes it plain (a scratch folder per run)."""
+    assert options.run_id is not None
+    slots = {PLACEHOLDER_RUN_ID: options.run_id}
+    if _plain(options.store):
+        scheme = "s3" if options.store.startswith("s3://") else "folder"
+        slots[PLACEHOLDER_STORES[scheme]] = options.store
+    return slots
+
+
+def _placeholders(options: BuildOptions) -> BuildOptions:
+    stand_ins = {v: k for k, v in _slots(options).items()}
+    return dataclasses.replace(
+        options,
+        run_id=stand_ins.get(options.run_id or "", options.run_id),
+        store=stand_ins.get(options.store, options.store),
+    )
+
+
 def render_key(spec: Spec, options: BuildOptions) -> str:
     """What decides the text of a Workflow rendered for `run`, as one digest."""
     inputs = {
         "cache": CACHE_VERSION,
         "spec": spec.document(),
-        "options": dataclasses.asdict(dataclasses.replace(options, run_id=PLACEHOLDER_RUN_ID)),
+        "options": dataclasses.asdict(_placeholders(options)),
         "versions": _versions(),
         "code": _code_digest(),
     }
@@ -81,28 +111,40 @@ def cached_render(spec: Spec, options: BuildOptions) -> str:
     cache when an intact entry holds it, else rendered with Hera and kept."""
     if options.run_id is None:
         raise ValueError("a cached render needs the run id it names the Workflow with")
+    if options.run_id == options.store or not _plain(options.run_id):
+        return _render(spec, options)  # one value for two slots, or one YAML quotes
     path = cache_dir() / f"{render_key(spec, options)}.yaml"
     text = _read(path)
     if text is None:
-        from workflows.build import render
-
-        text = render(spec, dataclasses.replace(options, run_id=PLACEHOLDER_RUN_ID))
+        text = _render(spec, _placeholders(options))
         _write(path, text)
-    name = f"  name: {PLACEHOLDER_RUN_ID}\n"
-    if text.count(PLACEHOLDER_RUN_ID) != 1 or text.count(name) != 1 or not _plain(options.run_id):
-        from workflows.build import render  # the placeholder is not only the name, or the
-        # run id is one YAML would quote (`123`, `true`, `null`): rendered as it comes
+    for placeholder, value in _slots(options).items():
+        # each is one plain scalar of its own, in one place; anything else renders afresh
+        if text.count(placeholder) != 1 or text.count(f": {placeholder}\n") != 1:
+            return _render(spec, options)
+        text = text.replace(f": {placeholder}\n", f": {value}\n")
+    return text
 
-        return render(spec, options)
-    return text.replace(name, f"  name: {options.run_id}\n")
+
+def _render(spec: Spec, options: BuildOptions) -> str:
+    from workflows.build import render
+
+    return render(spec, options)
 
 
-def _plain(run_id: str) -> bool:
-    """Written unquoted by YAML, as the placeholder is: it reads back as the same string."""
+_PLAIN = re.compile(r"\A[A-Za-z0-9/][A-Za-z0-9._/:-]{0,511}\Z")
+
+
+def _plain(value: str) -> bool:
+    """Written by YAML as it is (no quotes, no folding), as the placeholders are: no space,
+    no character YAML gives a meaning, and it reads back as the same string (not `123`,
+    `true`, `null` or a date)."""
     import yaml
 
+    if not _PLAIN.match(value) or ": " in value or value.endswith(":"):
+        return False
     try:
-        return bool(yaml.safe_load(run_id) == run_id)
+        return bool(yaml.safe_load(value) == value)
     except yaml.YAMLError:
         return False
 
