@@ -23,8 +23,9 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from steps.concat import MAGIC, movable, read_footer_at, read_group, row_groups
+from steps.concat import MAGIC, movable, read_footer_at, row_groups
 from steps.fingerprint import CodeFingerprint
+from steps.page_check import read_group
 from steps.store import Store, StoreError
 from steps.summary import PartialSummary, SummaryFormatError
 
@@ -277,7 +278,7 @@ def schema_difference(schema: pa.Schema, reference: pa.Schema) -> str:
 def check_pages(handle: BinaryIO) -> None:
     """Every page of the shard in `handle` is intact, by the checks reduce applies: each row
     group reduce may copy is checked page by page (headers, sizes, CRC32s, as
-    `steps.concat.read_group` does), and every row group decodes with its page checksums
+    `steps.page_check.read_group` does), and every row group decodes with its page checksums
     verified. ValueError or OSError (ConcatError, ThriftError, ArrowInvalid) if not."""
     for group in row_groups(read_footer_at(handle)[1]):
         if movable(group):

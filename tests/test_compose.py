@@ -20,7 +20,8 @@ import steps.reduce as reduce_module
 from steps.compose import ComposePlan, plan
 from steps.compute import compute_shard
 from steps.layout import result_key, shard_key, success_key, summary_key
-from steps.reduce import ShardError, _result_metadata, reduce_run, verify_shards
+from steps.merge import result_metadata
+from steps.reduce import ShardError, reduce_run, verify_shards
 from steps.shards import UNSEALED, seal_footer
 from steps.spec import Spec, parse_spec
 from steps.store import Store, StoreError, open_store
@@ -111,7 +112,7 @@ def test_a_shard_replaced_after_its_footer_was_verified_is_never_composed(
     spec = parse_spec(BIG)
     computed(s3_store, spec, "r")
     infos = verify_shards(s3_store, spec, "r")
-    schema = infos[0].schema.with_metadata(_result_metadata(spec, infos))
+    schema = infos[0].schema.with_metadata(result_metadata(spec, infos))
     composition = plan(s3_store, spec, "r", infos, schema)
     assert isinstance(composition, ComposePlan)
     # a late writer (a zombie attempt, a hand edit) replaces shard 1 with other bytes

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from steps import concat, layout, parquet, reduce
+from steps import concat, layout, page_check, parquet, reduce
 from steps.compute import compute_shard
 from steps.concat import ConcatenatedParquet, ConcatError, read_footer
 from steps.parquet import AlignedRowGroups
@@ -89,12 +89,19 @@ class Counting:
     """Counts what ConcatenatedParquet did: groups appended, and how many it encoded."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.appended = self.encoded = 0
+        self.appended = self.encoded = self.copied = 0
         append, encode = ConcatenatedParquet.append, ConcatenatedParquet.encode
+        append_copy = ConcatenatedParquet.append_copy
 
         def counting_append(result: ConcatenatedParquet, data: bytes, group: Struct) -> None:
             self.appended += 1
             append(result, data, group)
+
+        def counting_copy(result: ConcatenatedParquet, source: int, group: Struct) -> bool:
+            copied = append_copy(result, source, group)
+            self.appended += copied
+            self.copied += copied
+            return copied
 
         def counting_encode(result: ConcatenatedParquet, table: pa.Table) -> None:
             self.encoded += 1
@@ -102,6 +109,7 @@ class Counting:
 
         monkeypatch.setattr(ConcatenatedParquet, "append", counting_append)
         monkeypatch.setattr(ConcatenatedParquet, "encode", counting_encode)
+        monkeypatch.setattr(ConcatenatedParquet, "append_copy", counting_copy)
 
 
 def test_whole_row_groups_are_copied_and_only_the_seams_between_shards_re_encoded(
@@ -115,6 +123,7 @@ def test_whole_row_groups_are_copied_and_only_the_seams_between_shards_re_encode
     # groups [128,192) [320,384) hold a seam; [512,560) is the sweep's own short tail
     assert calls.encoded == 2
     assert calls.appended == 9  # 7 straight from the shards, plus the 2 encoded ones
+    assert calls.copied == 7  # by the kernel: the shards are files of this machine
 
 
 def test_shards_of_another_writer_are_decoded_so_a_resumed_run_matches_a_fresh_one(
@@ -244,7 +253,7 @@ def test_a_row_group_with_a_page_index_outside_it_is_refused(tmp_path: Path) -> 
         (group,) = concat.row_groups(read_footer(source))
         assert not concat.movable(group)
         with pytest.raises(ConcatError, match="page index"):
-            concat.read_group(source, group)
+            page_check.read_group(source, group)
 
 
 def test_a_file_that_is_not_parquet_is_refused() -> None:
@@ -305,7 +314,7 @@ def test_page_header_damage_is_refused_or_harmless_never_wrong_values(tmp_path: 
     headers: list[int] = []
     for chunk in group[1][1][1]:
         meta = chunk[3][1]
-        offset, end = concat._chunk_start(meta), concat._chunk_start(meta) + meta[7][1]
+        offset, end = concat.chunk_start(meta), concat.chunk_start(meta) + meta[7][1]
         while offset < end:
             header, body = decode_struct_at(memoryview(blob), offset)
             headers += range(offset, body)
@@ -316,7 +325,7 @@ def test_page_header_damage_is_refused_or_harmless_never_wrong_values(tmp_path: 
             damaged = bytearray(blob)
             damaged[position] ^= 1 << bit
             try:
-                concat.read_group(io.BytesIO(bytes(damaged)), group)
+                page_check.read_group(io.BytesIO(bytes(damaged)), group)
             except ConcatError:
                 outcomes["refused"] += 1
                 continue
