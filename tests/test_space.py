@@ -333,3 +333,43 @@ def test_an_axis_near_the_float_limits_decodes_finite_values(axis: dict) -> None
         decoded(axis, samples=1 if "linspace" in axis or "logspace" in axis else 2000)
     )
     assert np.isfinite(values).all()
+
+
+@pytest.mark.parametrize(
+    "space,samples",
+    [
+        ({"x": {"linspace": [-2.0, 2.0, 7]}, "y": {"logspace": [-3.0, 1.0, 5]}}, 1),
+        (
+            {
+                "n": {"range": [3, 40, 4]},
+                "s": {"values": ["a", "bb", "c"]},
+                "u": {"uniform": [0.0, 1.0]},
+            },
+            3,
+        ),
+        ({"x": {"linspace": [0.0, 1.0, 200_000]}, "k": {"values": [1, 2]}}, 1),  # x: not tabled
+    ],
+)
+def test_a_contiguous_range_decodes_as_the_same_rows_one_by_one(space: dict, samples: int) -> None:
+    """`decode` makes runs of an axis's points; `decode_ids` gathers them row by row."""
+    spec = parse_spec({"name": "d", "function": "m:f", "space": space, "samples": samples})
+    decoded = Space(spec)
+    rows = decoded.rows
+    for start, stop in [
+        (0, rows),
+        (1, min(rows, 37)),
+        (rows // 3, rows // 3 + 1001),
+        (rows - 5, rows),
+        (9, 9),
+    ]:
+        stop = min(stop, rows)
+        runs = decoded.decode(start, stop)
+        one_by_one = decoded.decode_ids(np.arange(start, stop, dtype=np.int64))
+        assert list(runs) == list(one_by_one) == ["param_id", *space]
+        for name in runs:
+            assert runs[name].dtype == one_by_one[name].dtype
+            assert np.array_equal(runs[name], one_by_one[name]), (name, start, stop)
+            if runs[name].dtype.kind == "f":
+                assert (
+                    runs[name].view(np.uint64).tolist() == one_by_one[name].view(np.uint64).tolist()
+                )

@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -119,3 +121,33 @@ def test_column_statistics_count_nan_and_null_apart_and_leave_them_out_of_min_ma
     assert (stats.count, stats.nans, stats.nulls) == (2, 2, 3)
     assert (stats.min, stats.max, stats.mean) == (1.0, 3.0, 2.0)
     assert second.mean is None and second.min is None
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [1.5, float("nan"), -float("inf"), 3.0, float("nan")],
+        [float("nan")] * 4,
+        [0.25] * 7,
+        [2**62, 2**62 + 1, -(2**63)],
+        np.arange(1, 1_000_001, dtype=np.float32).tolist(),
+    ],
+)
+def test_statistics_of_numbers_agree_with_pyarrow_compute(values: list) -> None:
+    """Null-free numbers take numpy's path: it must count, and find extremes, as pyarrow's
+    NaN-aware kernels do (the oracle here), and sum every value as float64."""
+    column = pa.array(values, type=pa.float32() if len(values) > 1000 else None)
+    stats = ColumnStats.of(column)
+    floats = pa.types.is_floating(column.type)
+    nan = pc.is_nan(column) if floats else pa.array([False] * len(column))
+    numbers = pc.filter(column, pc.invert(nan))
+    assert stats.nans == int(pc.sum(nan).as_py() or 0) and stats.nulls == 0
+    assert stats.count == len(numbers)
+    if len(numbers):
+        extremes = pc.min_max(numbers)
+        assert (stats.min, stats.max) == (extremes["min"].as_py(), extremes["max"].as_py())
+        assert type(stats.min) is type(extremes["min"].as_py())
+        expected = float(pc.sum(pc.cast(numbers, pa.float64(), safe=False)).as_py())
+        assert stats.sum == pytest.approx(expected, rel=1e-12)
+    else:
+        assert (stats.min, stats.max, stats.sum) == (None, None, 0.0)
