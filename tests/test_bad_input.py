@@ -161,6 +161,14 @@ CATALOGUE: list[tuple[str, str]] = [
     ("render --shards 4001", "4,001 shards do not fit in a Workflow's status"),
     ("submit --shards 4001", "--node-status-offload"),
     ("run --store s3://{bucket}/x {env:TTG_S3_ATTEMPTS=many}", "TTG_S3_ATTEMPTS must be a number"),
+    (
+        "run {spec:good} --store {tmp}/runs {env:TTG_PROGRESS_SECONDS=abc}",
+        "TTG_PROGRESS_SECONDS must be",
+    ),
+    (
+        "run {spec:good} --store {tmp}/runs {env:TTG_PROGRESS_SECONDS=-1}",
+        "TTG_PROGRESS_SECONDS must be",
+    ),
     ("run --store s3://{bucket}/x {env:AWS_SECRET_ACCESS_KEY=wrong}", "SignatureDoesNotMatch"),
     ("run --store s3://{bucket}/x {env:AWS_ACCESS_KEY_ID=nobody}", "InvalidAccessKeyId"),
     # the Argo Server's settings

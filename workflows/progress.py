@@ -6,6 +6,7 @@ also knows how many rows each compute shard holds, so it can show rows and rows/
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -25,9 +26,10 @@ from rich.text import Text
 
 from steps.spec import Spec
 from steps.stages import total_rows
+from workflows.cli_args import UsageError
 from workflows.local import Node
 
-__all__ = ["ProgressDisplay"]
+__all__ = ["ProgressDisplay", "progress_interval"]
 
 
 class _RowsColumn(ProgressColumn):
@@ -40,6 +42,18 @@ class _RowsColumn(ProgressColumn):
         elapsed = task.elapsed or 0.0
         rate = rows / elapsed if elapsed > 0 else 0.0
         return Text(f"{rows:,} rows  {rate:,.0f} rows/s", style="cyan")
+
+
+def progress_interval() -> float:
+    """`TTG_PROGRESS_SECONDS`: seconds between plain progress lines (a number, at least 0)."""
+    text = os.environ.get("TTG_PROGRESS_SECONDS", "10")
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds < math.inf:
+        raise UsageError(f"TTG_PROGRESS_SECONDS must be a number of seconds, got {text!r}")
+    return seconds
 
 
 class ProgressDisplay:
@@ -62,11 +76,7 @@ class ProgressDisplay:
         self.spec = spec
         # A resumed run keeps some shards: rows and rows/s count the rows computed now.
         self.rows_to_compute = total_rows(spec) - kept_rows if spec else 0
-        self.interval = (
-            interval
-            if interval is not None
-            else float(os.environ.get("TTG_PROGRESS_SECONDS", "10"))
-        )
+        self.interval = interval if interval is not None else progress_interval()
         self.lock = threading.Lock()
         self.total = self.done = self.rows = 0
         self.started = time.perf_counter()
