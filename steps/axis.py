@@ -8,9 +8,11 @@ cheap. An axis's values as numpy and Arrow arrays are in steps.axis_values.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["GRID_KINDS", "RANDOM_KINDS", "Axis", "Scalar", "grid_length"]
+__all__ = ["GRID_KINDS", "RANDOM_KINDS", "Axis", "Scalar", "grid_length", "space_rows"]
 
 
 GRID_KINDS = ("linspace", "range", "values", "logspace")
@@ -42,3 +44,8 @@ def grid_length(axis: Axis) -> int:
     if axis.kind == "values":
         return len(axis.args)
     raise ValueError(f"{axis.kind} is not a grid axis")
+
+
+def space_rows(axes: Iterable[Axis], samples: int) -> int:
+    """Rows of a space: its grid's points, each drawn `samples` times (arithmetic only)."""
+    return math.prod(grid_length(a) for a in axes if not a.is_random) * samples

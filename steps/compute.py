@@ -56,6 +56,7 @@ __all__ = [
     "compute_shard",
     "existing_shard",
     "fingerprint_of",
+    "input_arrays",
     "main",
     "other_code",
 ]
@@ -252,11 +253,8 @@ def chunk_table(
         raise FunctionError(
             f"shard {index}, param_id [{start}, {stop}): {spec.function} raised {type(exc).__name__}: {exc}"
         ) from None
-    types = {"param_id": pa.int64(), **{a.name: arrow_type(a) for a in spec.axes}}
-    axes = {name: pa.array(columns[name], type=dtype) for name, dtype in types.items()}
-    if spec.refine is not None:  # right after param_id: the order is (stage, param_id)
-        stages = pa.array(np.full(stop - start, stage, dtype=np.int32))
-        axes = {"param_id": axes.pop("param_id"), STAGE_COLUMN: stages, **axes}
+    stages = np.full(stop - start, stage, dtype=np.int32) if spec.refine is not None else None
+    axes = input_arrays(spec, columns, stages)
     table = pa.Table.from_pydict({**axes, **{n: outputs[n] for n in outputs.column_names}})
     if spec.objective:
         problem = _objective_problem(table, spec.objective.column, spec.objective.on_nan)
@@ -265,6 +263,17 @@ def chunk_table(
                 f"shard {index}, param_id [{start}, {stop}): {spec.function} {problem}"
             )
     return table
+
+
+def input_arrays(
+    spec: Spec, columns: dict[str, np.ndarray], stages: np.ndarray | None
+) -> dict[str, pa.Array]:
+    """The stored columns a row's function did not compute, in the result's order:
+    `param_id`, a refined sweep's `stage` (int32) right after it, then every axis."""
+    arrays = {"param_id": pa.array(columns["param_id"], type=pa.int64())}
+    if stages is not None:
+        arrays[STAGE_COLUMN] = pa.array(stages, type=pa.int32())
+    return arrays | {a.name: pa.array(columns[a.name], type=arrow_type(a)) for a in spec.axes}
 
 
 def _objective_problem(table: pa.Table, column: str, on_nan: str) -> str | None:

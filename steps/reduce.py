@@ -36,8 +36,7 @@ from steps.shards import ShardError, ShardInfo
 from steps.spec import Spec, SpecError
 from steps.stages import (
     StageError,
-    centres_of,
-    encode_centres,
+    next_centres,
     stage_summaries,
     stages_of,
     total_shards,
@@ -134,10 +133,11 @@ def zoom_outputs(store: Store, spec: Spec, run_id: str, stage: int) -> dict[str,
     stage's) verified, it writes nothing but its outputs, the next stage's centres."""
     assert spec.objective is not None
     infos = verify_shards(store, spec, run_id, through=stage)
-    top = stage_summaries(spec, infos)[stage].top
-    centres = centres_of(spec, top, stage)
+    summaries = stage_summaries(spec, infos)
+    centres = next_centres(spec, summaries, stage)
+    top = summaries[stage].top  # not empty: next_centres found top_k rows in it
     return {
-        "centres": encode_centres(centres),
+        "centres": centres,
         "best_value": json.dumps(top[0][spec.objective.column]),
         "best": json.dumps(top[0], separators=(",", ":")),
     }

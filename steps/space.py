@@ -22,7 +22,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from steps.axis import Axis, grid_length
+from steps.axis import Axis, grid_length, space_rows
 from steps.axis_values import arrow_type, extremes, grid_values, random_values, value_array
 from steps.spec import Spec
 
@@ -95,7 +95,7 @@ class Space:
             a.name: _GridAxis(a, n, s) for a, n, s in zip(grid, lengths, strides, strict=True)
         }
         self.grid_rows = math.prod(lengths)
-        self.rows = self.grid_rows * spec.samples
+        self.rows = space_rows(spec.axes, spec.samples)
         self._listed = {a.name: value_array(a) for a in spec.axes if a.kind in ("values", "choice")}
         # Every point of a short numeric axis, computed once: a row's value is then a gather,
         # the same floats `grid_values` gives position by position (it is elementwise).

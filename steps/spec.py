@@ -13,14 +13,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from steps.axis import GRID_KINDS, RANDOM_KINDS, Axis, Scalar, grid_length
+from steps.axis import GRID_KINDS, RANDOM_KINDS, Axis, Scalar, space_rows
 from steps.placement import Scheduling, parse_scheduling
 from steps.refine import Refine, box_rows, parse_refine
 from steps.spec_document import decode_document, read_document
@@ -212,7 +211,7 @@ def parse_spec(data: Any) -> Spec:
     if samples > 1 and not has_random:
         raise SpecError("samples", f"is {samples} but the space has no random axis to draw from")
     objective = parse_objective(data.get("objective"), axes)
-    rows = math.prod(grid_length(a) for a in axes if not a.is_random) * samples
+    rows = space_rows(axes, samples)
     spec = Spec(
         name=name,
         function=function,

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from steps.axis import Axis, Scalar
+from steps.axis import Axis, Scalar, space_rows
 from steps.axis_values import holds
 from steps.refine import box_rows, nominal_step, stage_boxes, zoomable
 from steps.shards import ShardInfo
@@ -38,6 +38,7 @@ __all__ = [
     "centres_problem",
     "decode_centres",
     "encode_centres",
+    "next_centres",
     "stage_of_shard",
     "stage_space",
     "stage_summaries",
@@ -69,7 +70,8 @@ class Stage:
 
 
 def stages_of(spec: Spec) -> tuple[Stage, ...]:
-    first = Stage(0, 0, Space(spec).rows, 0, spec.shards)
+    """Arithmetic on the spec alone: cheap enough to call once per shard."""
+    first = Stage(0, 0, space_rows(spec.axes, spec.samples), 0, spec.shards)
     if spec.refine is None:
         return (first,)
     rows = spec.refine.top_k * box_rows(spec.axes, spec.refine)
@@ -283,6 +285,12 @@ def stage_summaries(spec: Spec, infos: list[ShardInfo]) -> list[PartialSummary]:
     return merged
 
 
+def next_centres(spec: Spec, summaries: list[PartialSummary], stage: int) -> str:
+    """The encoded centres stage `stage + 1` zooms around, from the merged `summaries` of
+    each stage (`stage_summaries`): what a zoom outputs, and what every check expects."""
+    return encode_centres(centres_of(spec, summaries[stage].top, stage))
+
+
 def centres_problem(spec: Spec, infos: list[ShardInfo]) -> str | None:
     """Why a shard was not zoomed around its previous stage's best points, if one was not:
     each stage's centres are derived again from the sealed summaries of the stage before."""
@@ -292,10 +300,9 @@ def centres_problem(spec: Spec, infos: list[ShardInfo]) -> str | None:
         number = stage_of_shard(spec, info.index).number
         if number not in expected:
             try:
-                centres = centres_of(spec, summaries[number - 1].top, number - 1)
+                expected[number] = next_centres(spec, summaries, number - 1)
             except StageError as exc:
                 return str(exc)
-            expected[number] = encode_centres(centres)
         if number == 0 and info.centres is not None:
             return f"shard {info.index} is of stage 0 but records zoom centres"
         if info.centres != expected[number]:

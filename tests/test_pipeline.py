@@ -462,3 +462,20 @@ def test_a_shard_that_keeps_rows_is_checked_against_the_rows_it_computed(tmp_pat
     assert info.problem(spec.hash, 1, 3, 186, 373, keeps_all=False) is None
     assert "has" in str(info.problem(spec.hash, 1, 3, 186, 373, keeps_all=True))
     assert compute_shard(spec, store, "r", 1).skipped  # a kept-rows shard is recognised as complete
+
+
+def test_the_result_writes_param_id_as_deltas_and_floats_as_byte_streams(tmp_path: Path) -> None:
+    """What makes the result small (steps/parquet.py): `param_id` delta-encoded, every
+    other float column not dictionary-encoded split into byte streams, grid axes as
+    dictionaries."""
+    run_all(open_store(str(tmp_path)), mixed(3, 50), "r")
+    meta = pq.ParquetFile(tmp_path / "mixed/r/result.parquet").metadata
+    encodings = {
+        meta.schema.column(c).name: set(meta.row_group(0).column(c).encodings)
+        for c in range(meta.num_columns)
+    }
+    assert "DELTA_BINARY_PACKED" in encodings["param_id"]
+    for name in ("u", "w", "score"):  # random float axes and a float output
+        assert "BYTE_STREAM_SPLIT" in encodings[name], name
+    for name in ("g", "s"):  # grid axes
+        assert "RLE_DICTIONARY" in encodings[name], name

@@ -4,6 +4,7 @@ its result-size estimate held against the real result of every example sweep."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -109,26 +110,28 @@ def test_every_cpu_limit_the_spec_accepts_is_read(limit: str, cores: float, tmp_
     assert plan(str(spec))["cpu_limit"] == cores
 
 
+def plan_of_module(
+    folder: Path, name: str, source: str, space: str, *args: str, scalar: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`plan` of a sweep over `name.f`, a module of `source` in `folder`, run from there."""
+    (folder / f"{name}.py").write_text(source)
+    spec = folder / f"{name}.toml"
+    scalar_line = "vectorized = false\n" if scalar else ""
+    spec.write_text(f'name = "{name}"\nfunction = "{name}:f"\n{scalar_line}[space]\n{space}\n')
+    return sweep("plan", str(spec), *args, cwd=folder, timeout=60)
+
+
 def test_what_the_function_prints_stays_out_of_the_json(tmp_path: Path) -> None:
-    (tmp_path / "chatty.py").write_text(
-        "def f(x):\n    print('debug', len(x))\n    return {'y': x * 2}\n"
-    )
-    spec = tmp_path / "chatty.toml"
-    spec.write_text('name = "chatty"\nfunction = "chatty:f"\n[space]\nx = { range = [0, 1000] }\n')
-    done = sweep("plan", str(spec), "--json", cwd=tmp_path)
+    source = "def f(x):\n    print('debug', len(x))\n    return {'y': x * 2}\n"
+    done = plan_of_module(tmp_path, "chatty", source, "x = { range = [0, 1000] }", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["rows"] == 1000 and "debug" in done.stderr
 
 
 def test_a_slow_function_is_timed_within_the_budget(tmp_path: Path) -> None:
-    (tmp_path / "slow.py").write_text(
-        "import time\ndef f(x):\n    time.sleep(0.01)\n    return {'y': x * 2.0}\n"
-    )
-    spec = tmp_path / "slow.toml"
-    spec.write_text(
-        'name = "slow"\nfunction = "slow:f"\nvectorized = false\n[space]\nx = { range = [0, 100000] }\n'
-    )
-    done = sweep("plan", str(spec), "--json", "--seconds", "1", cwd=tmp_path, timeout=60)
+    source = "import time\ndef f(x):\n    time.sleep(0.01)\n    return {'y': x * 2.0}\n"
+    space = "x = { range = [0, 100000] }"
+    done = plan_of_module(tmp_path, "slow", source, space, "--json", "--seconds", "1", scalar=True)
     assert done.returncode == 0, done.stderr
     estimate = json.loads(done.stdout)
     assert 16 <= estimate["sample_rows"] < 1000  # ~100 rows/s for about a second
@@ -136,22 +139,17 @@ def test_a_slow_function_is_timed_within_the_budget(tmp_path: Path) -> None:
 
 
 def test_a_failing_function_is_one_line_without_a_traceback(tmp_path: Path) -> None:
-    (tmp_path / "bad.py").write_text("def f(x):\n    raise RuntimeError('boom')\n")
-    spec = tmp_path / "bad.toml"
-    spec.write_text('name = "bad"\nfunction = "bad:f"\n[space]\nx = { range = [0, 100] }\n')
-    done = sweep("plan", str(spec), cwd=tmp_path)
+    source = "def f(x):\n    raise RuntimeError('boom')\n"
+    done = plan_of_module(tmp_path, "bad", source, "x = { range = [0, 100] }")
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "boom" in done.stderr
 
 
 def test_a_slow_per_row_function_keeps_to_a_short_budget(tmp_path: Path) -> None:
-    (tmp_path / "crawl.py").write_text(
-        "import time\ndef f(x):\n    time.sleep(0.5)\n    return {'y': x * 1.0}\n"
+    source = "import time\ndef f(x):\n    time.sleep(0.5)\n    return {'y': x * 1.0}\n"
+    space = "x = { range = [0, 1000] }"
+    done = plan_of_module(
+        tmp_path, "crawl", source, space, "--json", "--seconds", "0.5", scalar=True
     )
-    spec = tmp_path / "crawl.toml"
-    spec.write_text(
-        'name = "crawl"\nfunction = "crawl:f"\nvectorized = false\n[space]\nx = { range = [0, 1000] }\n'
-    )
-    done = sweep("plan", str(spec), "--json", "--seconds", "0.5", cwd=tmp_path, timeout=30)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["core_seconds"] == pytest.approx(500, rel=0.5)
 
@@ -159,12 +157,8 @@ def test_a_slow_per_row_function_keeps_to_a_short_budget(tmp_path: Path) -> None
 def test_output_written_at_import_or_by_file_descriptor_stays_out_of_the_json(
     tmp_path: Path,
 ) -> None:
-    (tmp_path / "loud.py").write_text(
-        "import os\nprint('importing loud')\ndef f(x):\n    os.write(1, b'raw\\n')\n    return {'y': x * 2}\n"
-    )
-    spec = tmp_path / "loud.toml"
-    spec.write_text('name = "loud"\nfunction = "loud:f"\n[space]\nx = { range = [0, 100] }\n')
-    done = sweep("plan", str(spec), "--json", cwd=tmp_path)
+    source = "import os\nprint('importing loud')\ndef f(x):\n    os.write(1, b'raw\\n')\n    return {'y': x * 2}\n"
+    done = plan_of_module(tmp_path, "loud", source, "x = { range = [0, 100] }", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["rows"] == 100
     assert "importing loud" in done.stderr and "raw" in done.stderr

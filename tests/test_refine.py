@@ -591,3 +591,32 @@ def test_status_counts_every_stages_shards_of_a_templated_workflow() -> None:
         ),
     )
     assert workflow_status(workflow, "ttg").shards.total == total_shards(spec) == 10
+
+
+def test_a_flat_grid_of_as_many_rows_stays_far_from_the_minimum() -> None:
+    """The README's comparison: the example's 83,349 rows as one flat grid (44³ ≥ them)
+    get no nearer than 1e-3, where its five stages reach below 1e-6."""
+    from steps.kernels import bowl as bowl_function
+
+    side = math.ceil(83_349 ** (1 / 3))
+    assert side**3 >= 83_349 and side == 44
+    axis = np.linspace(-2.0, 2.0, side)
+    x, y, z = np.meshgrid(axis, axis, axis, indexing="ij")
+    assert bowl_function(x, y, z)["f"].min() > 1e-3
+
+
+def test_plan_bounds_what_a_where_keeps_of_the_zoomed_stages(tmp_path: Path) -> None:
+    """`plan` times the first stage only, so for zoomed rows a `where` may keep any share:
+    it says its kept rows are at most, and they are at least what a run keeps."""
+    spec = tmp_path / "kept.toml"
+    spec.write_text(SMALL.replace("shards = 2\n", 'shards = 2\nkeep = { where = "f < 0.5" }\n'))
+    planned = sweep("plan", str(spec), "--json")
+    assert planned.returncode == 0, planned.stderr
+    estimate = json.loads(planned.stdout)
+    assert estimate["kept_rows_at_most"] is True
+    done = sweep("run", str(spec), "--store", str(tmp_path / "runs"), "--run-id", "k")
+    assert done.returncode == 0, done.stderr
+    kept = pq.read_metadata(tmp_path / "runs/bowl/k/result.parquet").num_rows
+    assert 0 < kept <= estimate["kept_rows"]
+    shown = sweep("plan", str(spec))
+    assert "rows kept in the result (at most)" in shown.stdout

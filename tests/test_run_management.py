@@ -293,13 +293,20 @@ def test_a_bare_run_id_is_looked_up_in_the_store_not_the_current_folder(
     assert not (store / "managed/managed-ok").exists()
 
 
-def test_a_run_whose_result_is_gone_is_not_complete_and_resume_rebuilds_it(
+def finished_run(
     spec_file: Path, tmp_path: Path, logs_env: dict[str, str]
-) -> None:
+) -> tuple[Path, list[str], Path]:
+    """A complete run `managed-ok`: its store, the arguments that name it, its result."""
     store = tmp_path / "runs"
     args = ["--store", str(store), "--run-id", "managed-ok"]
     assert sweep("run", str(spec_file), *args, env=logs_env).returncode == 0
-    result = store / "managed/managed-ok/result.parquet"
+    return store, args, store / "managed/managed-ok/result.parquet"
+
+
+def test_a_run_whose_result_is_gone_is_not_complete_and_resume_rebuilds_it(
+    spec_file: Path, tmp_path: Path, logs_env: dict[str, str]
+) -> None:
+    store, args, result = finished_run(spec_file, tmp_path, logs_env)
     whole = result.read_bytes()
     result.write_bytes(whole[: len(whole) // 2])  # cut short
     assert listed(str(store))["managed-ok"]["state"] == "incomplete"
@@ -379,10 +386,7 @@ def test_delete_refuses_another_tools_output_folder(tmp_path: Path) -> None:
 def test_a_result_with_a_damaged_page_keeps_its_shards_and_resume_rebuilds_it(
     spec_file: Path, tmp_path: Path, logs_env: dict[str, str]
 ) -> None:
-    store = tmp_path / "runs"
-    args = ["--store", str(store), "--run-id", "managed-ok"]
-    assert sweep("run", str(spec_file), *args, env=logs_env).returncode == 0
-    result = store / "managed/managed-ok/result.parquet"
+    store, args, result = finished_run(spec_file, tmp_path, logs_env)
     whole = bytearray(result.read_bytes())
     whole[200:260] = bytes(60)  # inside the first column chunk's pages; the footer is intact
     result.write_bytes(bytes(whole))

@@ -256,7 +256,8 @@ def _stage_tasks(spec: Spec, compute: Container, zoom: Container, reduce: Contai
     """Per stage a fan-out over its shards, then a zoom (the reduce of a stage before the
     last) whose `centres` output feeds the next stage's pods, and the run's reduce last."""
     previous: Task | None = None
-    for stage in stages_of(spec):
+    stages = stages_of(spec)
+    for stage in stages:
         centres = (
             "" if previous is None else f"{{{{tasks.{previous.name}.outputs.parameters.centres}}}}"
         )
@@ -270,7 +271,7 @@ def _stage_tasks(spec: Spec, compute: Container, zoom: Container, reduce: Contai
         )
         if previous is not None:
             previous >> shards
-        last = stage.number == len(stages_of(spec)) - 1
+        last = stage.number == len(stages) - 1
         previous = (
             Task(name="reduce", template=reduce)
             if last

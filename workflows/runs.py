@@ -17,8 +17,7 @@ from steps.spec import Spec
 from steps.stages import (
     Stage,
     StageError,
-    centres_of,
-    encode_centres,
+    next_centres,
     stage_summaries,
     stages_of,
     total_shards,
@@ -156,8 +155,7 @@ def _expected_centres(spec: Spec, stage: Stage, kept: list[ShardInfo]) -> str | 
     if len(kept) != stage.first_shard:
         return False
     try:
-        top = stage_summaries(spec, kept)[stage.number - 1].top
-        return encode_centres(centres_of(spec, top, stage.number - 1))
+        return next_centres(spec, stage_summaries(spec, kept), stage.number - 1)
     except StageError:
         return False
 

@@ -22,12 +22,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from steps.compute import fingerprint_of
+from steps.compute import fingerprint_of, input_arrays
 from steps.fingerprint import describe_difference
 from steps.function import ChunkFunction
 from steps.keep import RowFilter
 from steps.refine import STAGE_COLUMN
-from steps.space import arrow_type
 from steps.spec import Spec
 from steps.stages import Centres, RunSpace
 from workflows.results import FinishedRun, ResultsError
@@ -223,11 +222,8 @@ class _Checker:
                 f"recompute: {self.spec.function} fails now on param_id {int(ids[0]) if len(ids) else '-'}"
                 f"..: {type(exc).__name__}: {str(exc)[:160]}"
             ) from None
-        types = {"param_id": pa.int64(), **{a.name: arrow_type(a) for a in self.spec.axes}}
-        axes = {name: pa.array(columns[name], type=dtype) for name, dtype in types.items()}
-        if self.space.refined:  # after param_id, as compute writes it
-            stage = pa.array(self.space.stage_of_ids(ids))
-            axes = {"param_id": axes.pop("param_id"), STAGE_COLUMN: stage, **axes}
+        stages = self.space.stage_of_ids(ids) if self.space.refined else None
+        axes = input_arrays(self.spec, columns, stages)
         return pa.Table.from_pydict({**axes, **{n: outputs[n] for n in outputs.column_names}})
 
     def keep_problems(
