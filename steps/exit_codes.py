@@ -35,8 +35,17 @@ def exit_now(code: int) -> NoReturn:
     mid-unwind, and the process aborts (SIGABRT, "terminate called without an active
     exception") after its work succeeded, about one exit in twenty measured on `verify`.
     Everything TTG writes is closed (and synced) before this; only the standard streams may
-    hold text, so they are flushed. Skipping the teardown also saves its ~0.1 s."""
+    hold text, so they are flushed, and output that cannot be written fails the exit as the
+    interpreter's own would (a reader that went away, `ttg list | head`, does not)."""
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # closed, or its reader gone
+        try:
             stream.flush()
+        except BrokenPipeError:
+            pass
+        except ValueError:  # closed by the program itself: nothing of it is pending
+            pass
+        except OSError as exc:
+            with contextlib.suppress(OSError, ValueError):
+                os.write(2, f"error: cannot write the output: {exc.strerror or exc}\n".encode())
+            code = code or FAILED
     os._exit(code)

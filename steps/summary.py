@@ -79,7 +79,9 @@ class ColumnStats:
         stats.count = len(values)
         if stats.count:
             stats.min, stats.max = values.min().item(), values.max().item()
-        # As pyarrow sums it: every value as float64 (an int64 beyond 2**53 rounds), pairwise
+        # Every value as float64 (an int64 beyond 2**53 rounds), in numpy's pairwise order: the
+        # last bits may differ from pyarrow's sum, as they do between shardings (the mean is
+        # approximate, module docstring); so may the sign of a zero min or max of 0.0 and -0.0
         stats.sum = float(values.sum(dtype=np.float64)) if stats.count else 0.0
         return stats
 

@@ -59,6 +59,9 @@ def encode_struct(value: Struct) -> bytes:
     return bytes(writer.out)
 
 
+_INT_BITS = {I16: 16, I32: 32, I64: 64}
+
+
 class _Reader:
     def __init__(self, data: bytes | memoryview) -> None:
         self.data, self.pos = memoryview(data), 0
@@ -77,6 +80,8 @@ class _Reader:
             pos += 1
             result |= (b & 0x7F) << shift
             if not b & 0x80:
+                if not b and shift:  # a zero byte that ends a longer varint: not minimal
+                    raise ThriftError("varint not in its shortest form")
                 self.pos = pos
                 return result
             shift += 7
@@ -115,7 +120,11 @@ class _Reader:
         if kind == BYTE:
             return self.byte()
         if kind in (I16, I32, I64):
-            return self.zigzag()
+            value = self.zigzag()
+            bits = _INT_BITS[kind]
+            if not -(1 << (bits - 1)) <= value < 1 << (bits - 1):
+                raise ThriftError(f"{value} does not fit an i{bits}")
+            return value
         if kind == DOUBLE:
             return struct.unpack("<d", self.take(8))[0]
         if kind == BINARY:

@@ -339,3 +339,18 @@ def test_page_header_damage_is_refused_or_harmless_never_wrong_values(tmp_path: 
     assert outcomes["wrong"] == 0, outcomes
     assert outcomes["unreadable"] == 0, outcomes
     assert outcomes["refused"] > flips // 2, outcomes
+
+
+def test_footer_and_header_integers_are_held_to_their_width_and_shortest_form() -> None:
+    """Bytes reduce copies without a checksum over them (page headers) must have one
+    reading: an i32 that does not fit 32 bits, or a varint padded with continuation bytes,
+    decodes to a number a stricter reader would refuse, so neither is accepted."""
+    from steps.thrift_compact import I32, ThriftError, decode_struct, encode_struct
+
+    assert decode_struct(encode_struct({1: (I32, -(2**31))})) == {1: (I32, -(2**31))}
+    too_wide = bytes([0x15]) + bytes([0x80, 0x80, 0x80, 0x80, 0x10]) + b"\x00"  # 2**31 zigzagged
+    with pytest.raises(ThriftError, match="does not fit an i32"):
+        decode_struct(too_wide)
+    padded = bytes([0x15, 0x82, 0x00, 0x00])  # 1, as two varint bytes
+    with pytest.raises(ThriftError, match="shortest form"):
+        decode_struct(padded)

@@ -5,6 +5,7 @@ read through a Python file made a finished `verify` abort (SIGABRT) about once i
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -58,3 +59,21 @@ def test_a_piped_command_still_prints_everything(tmp_path: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 0 and "no runs" in (done.stdout + done.stderr).lower()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_output_that_cannot_be_written_fails_the_exit() -> None:
+    """`render > full-disk`: the manifest never reached the file, so exit 0 would be a lie."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    with Path("/dev/full").open("w") as full:
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "workflows/sweep.py"), "render"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            timeout=120,
+        )
+    assert done.returncode == 1
+    assert "error: cannot write the output: No space left on device" in done.stderr

@@ -140,3 +140,19 @@ def test_run_on_a_hit_never_imports_hera(tmp_path: Path, private_cache: Path) ->
         for _ in range(2)
     ]
     assert seen == ["True 0", "False 0"]
+
+
+def test_an_entry_edited_with_its_digest_redone_is_still_never_executed() -> None:
+    """The digest line catches damage, not an edit that recomputes it: the entry must also
+    name this spec, store and run id, or it is rendered again."""
+    import hashlib
+
+    spec = load_spec(SWEEPS / "rosenbrock.toml")
+    options = BuildOptions(store="runs", run_id="r-1")
+    cached_render(spec, options)
+    (entry,) = cache_dir().glob("*.yaml")
+    body = entry.read_text().partition("\n")[2].replace("3163]", "3164]")
+    assert "3164]" in body
+    entry.write_text(f"# sha256 {hashlib.sha256(body.encode()).hexdigest()}\n{body}")
+    assert cached_render(spec, options) == render(spec, options)
+    assert "3164]" not in entry.read_text()  # rewritten from a fresh render

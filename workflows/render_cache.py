@@ -123,7 +123,26 @@ def cached_render(spec: Spec, options: BuildOptions) -> str:
         if text.count(placeholder) != 1 or text.count(f": {placeholder}\n") != 1:
             return _render(spec, options)
         text = text.replace(f": {placeholder}\n", f": {value}\n")
+    if not _names_this_run(text, spec, options):  # a stale or edited entry: never run it
+        _write(path, _render(spec, _placeholders(options)))
+        return _render(spec, options)
     return text
+
+
+def _names_this_run(text: str, spec: Spec, options: BuildOptions) -> bool:
+    """The entry holds this spec, store and run id, as the pods will read them: what decides
+    the rows, held to the request whatever the digest says (an entry is a file anyone with
+    the cache folder's permissions could have edited)."""
+    import yaml
+
+    try:
+        document = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        parameters = {p["name"]: p["value"] for p in document["spec"]["arguments"]["parameters"]}
+        name = document["metadata"]["name"]
+    except (yaml.YAMLError, KeyError, TypeError):
+        return False
+    expected = {"spec": spec.to_json(), "store": options.store}
+    return bool(name == options.run_id and parameters == expected)
 
 
 def _render(spec: Spec, options: BuildOptions) -> str:
