@@ -2,7 +2,7 @@
 
 Reduce copies row groups from the shards into the result byte for byte, which means writing
 a footer whose offsets point at their new places. pyarrow reads and writes footers but cannot
-move a row group, and the worker image carries numpy, pyarrow and minio only, so this small
+move a row group, and the worker image carries numpy, pyarrow, minio and isal only, so this small
 codec does it. The protocol describes itself (every field says its id and type), so no Parquet
 IDL is needed: a struct decodes to `{field id: (type, value)}` in wire order, and encoding that
 gives back the same bytes (for what Thrift writers emit: ascending field ids, short headers
@@ -28,22 +28,16 @@ class ThriftError(ValueError):
 
 def decode_struct(data: bytes) -> Struct:
     """The struct at the start of `data`; trailing bytes are an error."""
-    reader = _Reader(data)
-    try:
-        value = reader.struct()
-    except RecursionError:
-        raise ThriftError("nested too deeply") from None
-    if reader.pos != len(data):
-        raise ThriftError(f"{len(data) - reader.pos} bytes after the struct")
+    value, end = decode_struct_at(data, 0)
+    if end != len(data):
+        raise ThriftError(f"{len(data) - end} bytes after the struct")
     return value
 
 
 def decode_struct_at(data: bytes | memoryview, offset: int) -> tuple[Struct, int]:
     """The struct starting at `offset` of `data`, and the offset just past it."""
-    reader = _Reader(data)
-    reader.pos = offset
     try:
-        return reader.struct(), reader.pos
+        return _struct(data, offset, len(data))
     except RecursionError:
         raise ThriftError("nested too deeply") from None
 
@@ -54,157 +48,184 @@ class Encoded(bytes):
 
 
 def encode_struct(value: Struct) -> bytes:
-    writer = _Writer()
-    writer.struct(value)
-    return bytes(writer.out)
+    out = bytearray()
+    _write_struct(out, value)
+    return bytes(out)
 
 
-_INT_BITS = {I16: 16, I32: 32, I64: 64}
+# The decoder is plain functions over (data, position), its common cases inlined: reduce
+# decodes every shard footer and every page header it copies (~10^4 structs per 10^8 rows),
+# and a method call per byte made this 2x slower (bench: docs/scaling.md).
+_INT_LIMITS = {I16: 1 << 15, I32: 1 << 31, I64: 1 << 63}
 
 
-class _Reader:
-    def __init__(self, data: bytes | memoryview) -> None:
-        self.data, self.pos = memoryview(data), 0
+def _varint(data: bytes | memoryview, pos: int, end: int) -> tuple[int, int]:
+    result = shift = 0
+    while pos < end:
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            if not b and shift:  # a zero byte that ends a longer varint: not minimal
+                raise ThriftError("varint not in its shortest form")
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ThriftError("varint longer than 64 bits")
+    raise ThriftError("truncated")
 
-    def byte(self) -> int:
-        if self.pos >= len(self.data):
+
+def _integer(data: bytes | memoryview, pos: int, end: int, kind: int) -> tuple[int, int]:
+    """A zigzag i16/i32/i64, held to its width."""
+    if pos < end and data[pos] < 0x80:
+        n, pos = data[pos], pos + 1
+    else:
+        n, pos = _varint(data, pos, end)
+    value = (n >> 1) ^ -(n & 1)
+    limit = _INT_LIMITS[kind]
+    if not -limit <= value < limit:
+        raise ThriftError(f"{value} does not fit an i{limit.bit_length()}")
+    return value, pos
+
+
+def _struct(data: bytes | memoryview, pos: int, end: int) -> tuple[Struct, int]:
+    fields: Struct = {}
+    last = 0
+    while True:
+        if pos >= end:
             raise ThriftError("truncated")
-        self.pos += 1
-        return self.data[self.pos - 1]
-
-    def varint(self) -> int:
-        data, pos, end = self.data, self.pos, len(self.data)  # locals: reduce walks ~30
-        result = shift = 0  # page headers per row group, so this loop is its hot spot
-        while pos < end:
-            b = data[pos]
-            pos += 1
-            result |= (b & 0x7F) << shift
-            if not b & 0x80:
-                if not b and shift:  # a zero byte that ends a longer varint: not minimal
-                    raise ThriftError("varint not in its shortest form")
-                self.pos = pos
-                return result
-            shift += 7
-            if shift > 63:
-                raise ThriftError("varint longer than 64 bits")
-        raise ThriftError("truncated")
-
-    def zigzag(self) -> int:
-        n = self.varint()
-        return (n >> 1) ^ -(n & 1)
-
-    def take(self, length: int) -> bytes:
-        if length < 0 or self.pos + length > len(self.data):
-            raise ThriftError("truncated")
-        self.pos += length
-        return bytes(self.data[self.pos - length : self.pos])
-
-    def struct(self) -> Struct:
-        fields: Struct = {}
-        last = 0
-        while True:
-            header = self.byte()
-            kind = header & 0x0F
-            if kind == STOP:
-                return fields
-            delta = header >> 4
-            last = last + delta if delta else self.zigzag()
-            if kind in (TRUE, FALSE):
-                fields[last] = (TRUE, kind == TRUE)
-            else:
-                fields[last] = (kind, self.value(kind))
-
-    def value(self, kind: int) -> Any:
-        if kind in (TRUE, FALSE):  # a bool inside a list, set or map: one byte
-            return self.byte()
-        if kind == BYTE:
-            return self.byte()
-        if kind in (I16, I32, I64):
-            value = self.zigzag()
-            bits = _INT_BITS[kind]
-            if not -(1 << (bits - 1)) <= value < 1 << (bits - 1):
-                raise ThriftError(f"{value} does not fit an i{bits}")
-            return value
-        if kind == DOUBLE:
-            return struct.unpack("<d", self.take(8))[0]
-        if kind == BINARY:
-            return self.take(self.varint())
-        if kind in (LIST, SET):
-            header = self.byte()
-            size = header >> 4
-            if size == 15:
-                size = self.varint()
-            element = header & 0x0F
-            return element, [self.value(element) for _ in range(size)]
-        if kind == MAP:
-            size = self.varint()
-            if not size:
-                return 0, 0, []
-            types = self.byte()
-            key, item = types >> 4, types & 0x0F
-            return key, item, [(self.value(key), self.value(item)) for _ in range(size)]
-        if kind == STRUCT:
-            return self.struct()
-        raise ThriftError(f"unknown type {kind}")
-
-
-class _Writer:
-    def __init__(self) -> None:
-        self.out = bytearray()
-
-    def varint(self, n: int) -> None:
-        while n > 0x7F:
-            self.out.append((n & 0x7F) | 0x80)
-            n >>= 7
-        self.out.append(n)
-
-    def zigzag(self, n: int) -> None:
-        self.varint((n << 1) ^ (n >> 63))
-
-    def struct(self, fields: Struct) -> None:
-        last = 0
-        for field_id, (kind, value) in fields.items():
-            wire = (TRUE if value else FALSE) if kind == TRUE else kind
-            if 0 < field_id - last <= 15:
-                self.out.append((field_id - last) << 4 | wire)
-            else:
-                self.out.append(wire)
-                self.zigzag(field_id)
-            last = field_id
-            if kind != TRUE:
-                self.value(kind, value)
-        self.out.append(STOP)
-
-    def value(self, kind: int, value: Any) -> None:
-        if kind in (TRUE, FALSE, BYTE):
-            self.out.append(value & 0xFF)
-        elif kind in (I16, I32, I64):
-            self.zigzag(value)
-        elif kind == DOUBLE:
-            self.out += struct.pack("<d", value)
-        elif kind == BINARY:
-            self.varint(len(value))
-            self.out += value
-        elif kind in (LIST, SET):
-            element, items = value
-            if len(items) < 15:
-                self.out.append(len(items) << 4 | element)
-            else:
-                self.out.append(0xF0 | element)
-                self.varint(len(items))
-            for item in items:
-                self.value(element, item)
-        elif kind == MAP:
-            key, item, pairs = value
-            self.varint(len(pairs))
-            if pairs:
-                self.out.append(key << 4 | item)
-                for k, v in pairs:
-                    self.value(key, k)
-                    self.value(item, v)
-        elif kind == STRUCT and isinstance(value, Encoded):
-            self.out += value
-        elif kind == STRUCT:
-            self.struct(value)
+        header = data[pos]
+        pos += 1
+        kind = header & 0x0F
+        if kind == STOP:
+            return fields, pos
+        if header >> 4:
+            last += header >> 4
         else:
-            raise ThriftError(f"unknown type {kind}")
+            n, pos = _varint(data, pos, end)
+            last = (n >> 1) ^ -(n & 1)
+        if kind in (TRUE, FALSE):
+            fields[last] = (TRUE, kind == TRUE)
+        elif I16 <= kind <= I64:
+            value, pos = _integer(data, pos, end, kind)
+            fields[last] = (kind, value)
+        else:
+            item, pos = _value(data, pos, end, kind)
+            fields[last] = (kind, item)
+
+
+def _value(data: bytes | memoryview, pos: int, end: int, kind: int) -> tuple[Any, int]:
+    if kind in (TRUE, FALSE, BYTE):  # a bool inside a list, set or map: one byte
+        if pos >= end:
+            raise ThriftError("truncated")
+        return data[pos], pos + 1
+    if I16 <= kind <= I64:
+        return _integer(data, pos, end, kind)
+    if kind == DOUBLE:
+        if pos + 8 > end:
+            raise ThriftError("truncated")
+        return struct.unpack_from("<d", data, pos)[0], pos + 8
+    if kind == BINARY:
+        length, pos = _varint(data, pos, end)
+        if pos + length > end:
+            raise ThriftError("truncated")
+        return bytes(data[pos : pos + length]), pos + length
+    if kind in (LIST, SET):
+        if pos >= end:
+            raise ThriftError("truncated")
+        header = data[pos]
+        size, element, pos = header >> 4, header & 0x0F, pos + 1
+        if size == 15:
+            size, pos = _varint(data, pos, end)
+        items = []
+        for _ in range(size):
+            item, pos = (
+                _struct(data, pos, end) if element == STRUCT else _value(data, pos, end, element)
+            )
+            items.append(item)
+        return (element, items), pos
+    if kind == MAP:
+        size, pos = _varint(data, pos, end)
+        if not size:
+            return (0, 0, []), pos
+        if pos >= end:
+            raise ThriftError("truncated")
+        key, item, pos = data[pos] >> 4, data[pos] & 0x0F, pos + 1
+        pairs = []
+        for _ in range(size):
+            k, pos = _value(data, pos, end, key)
+            v, pos = _value(data, pos, end, item)
+            pairs.append((k, v))
+        return (key, item, pairs), pos
+    if kind == STRUCT:
+        return _struct(data, pos, end)
+    raise ThriftError(f"unknown type {kind}")
+
+
+def _write_varint(out: bytearray, n: int) -> None:
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+
+
+def _write_struct(out: bytearray, fields: Struct) -> None:
+    last = 0
+    for field_id, (kind, value) in fields.items():
+        wire = (TRUE if value else FALSE) if kind == TRUE else kind
+        if 0 < field_id - last <= 15:
+            out.append((field_id - last) << 4 | wire)
+        else:
+            out.append(wire)
+            _write_varint(out, (field_id << 1) ^ (field_id >> 63))
+        last = field_id
+        if kind == TRUE:
+            continue
+        if I16 <= kind <= I64:
+            n = (value << 1) ^ (value >> 63)
+            if n < 0x80:
+                out.append(n)
+            else:
+                _write_varint(out, n)
+        elif kind == STRUCT and isinstance(value, Encoded):
+            out += value
+        elif kind == STRUCT:
+            _write_struct(out, value)
+        else:
+            _write_value(out, kind, value)
+    out.append(STOP)
+
+
+def _write_value(out: bytearray, kind: int, value: Any) -> None:
+    if kind in (TRUE, FALSE, BYTE):
+        out.append(value & 0xFF)
+    elif kind in (I16, I32, I64):
+        _write_varint(out, (value << 1) ^ (value >> 63))
+    elif kind == DOUBLE:
+        out += struct.pack("<d", value)
+    elif kind == BINARY:
+        _write_varint(out, len(value))
+        out += value
+    elif kind in (LIST, SET):
+        element, items = value
+        if len(items) < 15:
+            out.append(len(items) << 4 | element)
+        else:
+            out.append(0xF0 | element)
+            _write_varint(out, len(items))
+        for item in items:
+            _write_value(out, element, item)
+    elif kind == MAP:
+        key, item, pairs = value
+        _write_varint(out, len(pairs))
+        if pairs:
+            out.append(key << 4 | item)
+            for k, v in pairs:
+                _write_value(out, key, k)
+                _write_value(out, item, v)
+    elif kind == STRUCT and isinstance(value, Encoded):
+        out += value
+    elif kind == STRUCT:
+        _write_struct(out, value)
+    else:
+        raise ThriftError(f"unknown type {kind}")
