@@ -15,9 +15,7 @@ Parquet's file layout: https://parquet.apache.org/docs/file-format/
 
 from __future__ import annotations
 
-import errno
 import io
-import os
 import struct
 from collections.abc import Callable
 from typing import BinaryIO, Protocol
@@ -25,6 +23,7 @@ from typing import BinaryIO, Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from steps.kernel_copy import KernelCopy
 from steps.thrift_compact import (
     I16,
     I64,
@@ -181,8 +180,6 @@ def _moved(group: Struct, shift: int, ordinal: int) -> Struct:
 
 
 Writer = Callable[[pa.NativeFile], pq.ParquetWriter]
-# What copy_file_range says when these two files cannot be copied between by the kernel.
-_NO_KERNEL_COPY = frozenset({errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP})
 
 
 class ConcatenatedParquet:
@@ -191,7 +188,10 @@ class ConcatenatedParquet:
     `writer` opens a pyarrow writer with the result's schema, metadata and settings: the
     footer it writes for no rows is the template of the result's footer, and it encodes the
     row groups that are not copied. Each appended group's footer entry is kept encoded
-    (~0.4 KB for four columns), so a result of many thousand groups stays small in memory."""
+    (~0.4 KB for four columns), so a result of many thousand groups stays small in memory.
+    Every part is written at its own offset, so the kernel may still be copying earlier
+    groups (steps/kernel_copy.py) while later ones are written; `finish` waits for it. Used
+    as a context manager, an error stops the copies (the file is then to be discarded)."""
 
     def __init__(self, out: BinaryIO, writer: Writer) -> None:
         self.out, self.writer = out, writer
@@ -201,32 +201,34 @@ class ConcatenatedParquet:
         self.groups: list[Encoded] = []
         self.rows = 0
         self.size = len(MAGIC)  # bytes of the result so far, footer not included
+        self._copier: KernelCopy | None = None
         out.write(MAGIC)
+
+    def __enter__(self) -> ConcatenatedParquet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._copier is not None:
+            self._copier.abandon()
 
     def append(self, data: bytes, group: Struct) -> None:
         """Append a row group: `data` from `read_group`, `group` its footer entry."""
+        self.out.seek(self.size)
         self.place(group)
         self.out.write(data)
 
-    def append_copy(self, source: int, group: Struct) -> bool:
+    def append_copy(self, source: int, group: Struct, name: str) -> bool:
         """Append a row group that lies, checked (`check_group`), in the file `source` (a
         descriptor), copied by the kernel: the bytes never pass through this process (up
         to 12x faster than reading and writing them, measured: docs/scaling.md). False,
-        with nothing appended, if the kernel cannot copy between these two files."""
+        with nothing appended, if the kernel cannot copy between these two files. `name`
+        is the source's, for a copy that fails later (CopyError, from `finish`)."""
+        if self._copier is None:
+            self.out.flush()
+            self._copier = KernelCopy(self.out.fileno())
         start, stop = span(group)
-        self.out.flush()  # what is buffered goes first; the copy writes at the file's offset
-        target = self.out.fileno()
-        first = True
-        while start < stop:
-            try:
-                copied = os.copy_file_range(source, target, stop - start, start)
-            except OSError as exc:
-                if first and exc.errno in _NO_KERNEL_COPY:
-                    return False
-                raise
-            if copied == 0:
-                raise ConcatError(f"file ends {stop - start} bytes short of a row group")
-            start, first = start + copied, False
+        if not self._copier.copy(source, start, stop, self.size, name):
+            return False
         self.place(group)
         return True
 
@@ -256,7 +258,11 @@ class ConcatenatedParquet:
         return data + struct.pack("<I", len(data)) + MAGIC
 
     def finish(self) -> None:
+        """Write the footer and wait for the kernel's copies (CopyError if one failed)."""
+        self.out.seek(self.size)
         self.out.write(self.footer())
+        if self._copier is not None:
+            self._copier.finish()
 
 
 def _encoded(writer: Writer, table: pa.Table | None) -> pa.Buffer:

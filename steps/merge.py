@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from steps import layout
 from steps.concat import ConcatenatedParquet, group_rows, movable, read_footer, row_groups, span
 from steps.keep import RowFilter
+from steps.kernel_copy import CopyError
 from steps.page_check import check_group, read_group
 from steps.parquet import AlignedRowGroups, open_writer, row_group_rows, writer_fingerprint
 from steps.read_ahead import read_ahead
@@ -63,8 +64,10 @@ def concatenate_shards(
     total = sum(info.rows for info in infos)
     groups = AlignedRowGroups(row_group_rows(schema), first_row=0)
     writer = writer_fingerprint(spec, infos[0].schema)
-    with path.open("wb") as out:
-        result = ConcatenatedParquet(out, lambda sink: open_writer(sink, schema, spec))
+    with (
+        path.open("wb") as out,
+        ConcatenatedParquet(out, lambda sink: open_writer(sink, schema, spec)) as result,
+    ):
         for info in infos:
             key = layout.shard_key(spec.name, run_id, info.index, info.count)
             with store.open_read(key, version=info.version) as handle:
@@ -76,7 +79,12 @@ def concatenate_shards(
         last = groups.rest()
         if last is not None:
             result.encode(last)
-        result.finish()
+        try:
+            result.finish()
+        except CopyError as exc:
+            if isinstance(exc.cause, OSError):
+                raise exc.cause from None  # a file system's error: the store's to report
+            raise _damaged(exc.source, exc.cause) from None
     return result.rows
 
 
@@ -107,8 +115,11 @@ class _ShardReader:
         start, stop = span(group)
         with memoryview(self._map)[start:stop] as view:
             self._read(lambda: check_group(view, group))
-        if result.append_copy(self.fd, group):
-            return True
+        try:
+            if result.append_copy(self.fd, group, self.url):
+                return True
+        except CopyError as exc:  # the first copy, made at once: the shard ended short
+            raise _damaged(exc.source, exc.cause) from None
         self.fd = None  # read and written from now on
         return False
 

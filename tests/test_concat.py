@@ -97,8 +97,10 @@ class Counting:
             self.appended += 1
             append(result, data, group)
 
-        def counting_copy(result: ConcatenatedParquet, source: int, group: Struct) -> bool:
-            copied = append_copy(result, source, group)
+        def counting_copy(
+            result: ConcatenatedParquet, source: int, group: Struct, name: str
+        ) -> bool:
+            copied = append_copy(result, source, group, name)
             self.appended += copied
             self.copied += copied
             return copied
