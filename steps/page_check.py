@@ -8,9 +8,8 @@ Parquet's pages and their headers: https://parquet.apache.org/docs/file-format/d
 
 from __future__ import annotations
 
-import zlib
-
 import pyarrow as pa
+from isal.isal_zlib import crc32  # zlib's CRC-32, 4x faster (pyproject.toml)
 
 from steps.concat import (
     CHUNK_META,
@@ -84,7 +83,7 @@ def _check_pages(data: memoryview, offset: int, meta: Struct) -> None:
         size = header[PAGE_COMPRESSED_SIZE][1]
         if body + size > end:
             raise ConcatError(f"column {column}: a page overruns its column chunk")
-        if zlib.crc32(data[body : body + size]) != header[PAGE_CRC][1] & 0xFFFFFFFF:
+        if crc32(data[body : body + size]) != header[PAGE_CRC][1] & 0xFFFFFFFF:
             raise ConcatError(f"column {column}: page checksum mismatch (damaged data)")
         if page == PAGE_DICTIONARY:
             _check_dictionary(data[body : body + size], header, meta, column)

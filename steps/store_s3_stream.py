@@ -13,9 +13,9 @@ from __future__ import annotations
 import io
 import os
 import threading
-import zlib
 from pathlib import Path
 
+from isal.isal_zlib import crc32
 from minio.helpers import MAX_MULTIPART_COUNT, MIN_PART_SIZE
 
 __all__ = ["HOLD_BACK", "STREAM_LIMIT", "STREAM_PART", "AbandonedError", "GrowingFile"]
@@ -62,7 +62,7 @@ class GrowingFile(io.RawIOBase):
                 want = min(want, os.fstat(self.file.fileno()).st_size - HOLD_BACK - self.sent)
             data = self.file.read(want) if want > 0 else b""
             if data:
-                self.crc, self.sent = zlib.crc32(data, self.crc), self.sent + len(data)
+                self.crc, self.sent = crc32(data, self.crc), self.sent + len(data)
                 return data
             if finished:
                 if self._file_crc() != self.crc:
@@ -75,7 +75,7 @@ class GrowingFile(io.RawIOBase):
         crc = 0
         with self.path.open("rb") as handle:
             while block := handle.read(1 << 20):
-                crc = zlib.crc32(block, crc)
+                crc = crc32(block, crc)
         return crc
 
     def close(self) -> None:

@@ -391,7 +391,7 @@ def requirement_pins() -> dict[str, str]:
 
 def test_image_requirements_pin_the_runtime_dependencies_and_nothing_authoring_side() -> None:
     pins = requirement_pins()
-    assert {"numpy", "pyarrow", "minio"} <= pins.keys()
+    assert {"numpy", "pyarrow", "minio", "isal"} <= pins.keys()
     assert not {"hera", "rich", "pyyaml", "pytest"} & pins.keys()
 
 

@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import ROOT
 
 DEV_TOOLS = {"pytest", "hypothesis", "ruff", "mypy", "duckdb", "jsonschema", "types-pyyaml"}
-RUNTIME = {"numpy", "pyarrow", "minio", "hera", "rich", "pyyaml", "matplotlib"}
+RUNTIME = {"numpy", "pyarrow", "minio", "isal", "hera", "rich", "pyyaml", "matplotlib"}
 
 
 def dry_make(target: str, tmp_path: Path) -> list[str]:
