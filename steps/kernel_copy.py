@@ -2,7 +2,8 @@
 their own: while reduce checks one row group's pages in Python, the kernel copies the ones
 already checked (the copy holds no GIL, so it runs on the other core), and the result is
 written to disk as it is copied rather than all at once in the fsync that ends it. The first
-copy is made at once, to learn whether the kernel can copy between these two files at all.
+copy from each file system is made at once, to learn whether the kernel can copy from it to
+the target at all.
 Checking the pages on this thread too was tried: it made the thread the slower of the two.
 Measured in docs/scaling.md.
 """
@@ -50,7 +51,7 @@ class KernelCopy:
 
     def __init__(self, target: int) -> None:
         self.target = target
-        self.works: bool | None = None  # None until the first copy says
+        self.works: dict[int, bool] = {}  # by the source's device: whether the kernel copies
         self._queue: queue.Queue[_Copy | None] = queue.Queue(QUEUED)
         self._thread: threading.Thread | None = None
         self._failure: CopyError | None = None
@@ -60,23 +61,26 @@ class KernelCopy:
         self._abandoned = False
 
     def copy(self, source: int, start: int, stop: int, at: int, name: str) -> bool:
-        """Copy `source`'s bytes [start, stop) to `at`: the first time, before returning (and
-        False, nothing written, if the kernel cannot copy between these files); after that
-        on the thread. A copy that fails there is raised by `finish`; one that fails at
-        once, here (CopyError, or the file system's OSError)."""
-        if self.works is None:
+        """Copy `source`'s bytes [start, stop) to `at`: the first time from its file system,
+        before returning (and False, nothing written, if the kernel cannot copy from there
+        into the target); after that on the thread. A copy that fails there is raised by
+        `finish`; one that fails at once, here (CopyError, or the file system's OSError)."""
+        device = os.fstat(source).st_dev
+        works = self.works.get(device)
+        if works is None:
             try:
                 _copy_range(source, self.target, start, stop, at)
             except OSError as exc:
                 if exc.errno not in _NO_KERNEL_COPY:
                     raise
-                self.works = False
+                works = False
             except ValueError as exc:
                 raise CopyError(name, exc) from None
             else:
-                self.works = True
-            return self.works
-        if not self.works:
+                works = True
+            self.works[device] = works
+            return works
+        if not works:
             return False
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="kernel-copy", daemon=True)
@@ -116,8 +120,8 @@ class KernelCopy:
                     if unsynced >= SYNC_BYTES:
                         self._due.set()
                         unsynced = 0
-            except (OSError, ValueError) as exc:
-                self._failure = CopyError(job.name, exc)
+            except Exception as exc:  # anything, a bug too: recorded, the queue still drained
+                self._failure = self._failure or CopyError(job.name, exc)
             finally:
                 os.close(job.source)
 

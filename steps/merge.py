@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from steps import layout
 from steps.concat import ConcatenatedParquet, group_rows, movable, read_footer, row_groups, span
 from steps.keep import RowFilter
-from steps.kernel_copy import CopyError
+from steps.kernel_copy import CopyError, SourceShortError
 from steps.page_check import check_group, read_group
 from steps.parquet import AlignedRowGroups, open_writer, row_group_rows, writer_fingerprint
 from steps.read_ahead import read_ahead
@@ -82,9 +82,9 @@ def concatenate_shards(
         try:
             result.finish()
         except CopyError as exc:
-            if isinstance(exc.cause, OSError):
-                raise exc.cause from None  # a file system's error: the store's to report
-            raise _damaged(exc.source, exc.cause) from None
+            if isinstance(exc.cause, SourceShortError):  # cut after its pages were checked
+                raise _damaged(exc.source, exc.cause) from None
+            raise exc.cause from None  # a file system's error is the store's to report
     return result.rows
 
 
@@ -137,7 +137,10 @@ class _ShardReader:
         try:
             return read()
         except DAMAGE as exc:
-            raise _damaged(self.url, exc) from None
+            error = _damaged(self.url, exc)
+        # Raised here, not in the handler, so it carries nothing of the damage's traceback:
+        # its frames hold views of the mapped shard, which the map could not close under.
+        raise error
 
 
 # What reading a damaged shard raises: our own checks (ConcatError, ThriftError), pyarrow's

@@ -36,10 +36,7 @@ def decode_struct(data: bytes) -> Struct:
 
 def decode_struct_at(data: bytes | memoryview, offset: int) -> tuple[Struct, int]:
     """The struct starting at `offset` of `data`, and the offset just past it."""
-    try:
-        return _struct(data, offset, len(data))
-    except RecursionError:
-        raise ThriftError("nested too deeply") from None
+    return _struct(data, offset, len(data), 0)
 
 
 class Encoded(bytes):
@@ -57,6 +54,8 @@ def encode_struct(value: Struct) -> bytes:
 # decodes every shard footer and every page header it copies (~10^4 structs per 10^8 rows),
 # and a method call per byte made this 2x slower (bench: docs/scaling.md).
 _INT_LIMITS = {I16: 1 << 15, I32: 1 << 31, I64: 1 << 63}
+MAX_DEPTH = 64  # structs and containers inside each other: Thrift's own default limit
+MAX_FIELD_ID = (1 << 15) - 1  # a field id is an i16
 
 
 def _varint(data: bytes | memoryview, pos: int, end: int) -> tuple[int, int]:
@@ -88,7 +87,11 @@ def _integer(data: bytes | memoryview, pos: int, end: int, kind: int) -> tuple[i
     return value, pos
 
 
-def _struct(data: bytes | memoryview, pos: int, end: int) -> tuple[Struct, int]:
+def _struct(data: bytes | memoryview, pos: int, end: int, depth: int) -> tuple[Struct, int]:
+    """Field ids must ascend (as every Thrift writer emits them), so none repeats: a reader
+    that kept the first of two and one that kept the last would read two footers."""
+    if depth > MAX_DEPTH:
+        raise ThriftError("nested too deeply")
     fields: Struct = {}
     last = 0
     while True:
@@ -103,18 +106,24 @@ def _struct(data: bytes | memoryview, pos: int, end: int) -> tuple[Struct, int]:
             last += header >> 4
         else:
             n, pos = _varint(data, pos, end)
-            last = (n >> 1) ^ -(n & 1)
+            following, last = last, (n >> 1) ^ -(n & 1)
+            if last <= following:
+                raise ThriftError(f"field {last} after field {following}: ids must ascend")
+        if last > MAX_FIELD_ID:
+            raise ThriftError(f"field id {last} does not fit an i16")
         if kind in (TRUE, FALSE):
             fields[last] = (TRUE, kind == TRUE)
         elif I16 <= kind <= I64:
             value, pos = _integer(data, pos, end, kind)
             fields[last] = (kind, value)
         else:
-            item, pos = _value(data, pos, end, kind)
+            item, pos = _value(data, pos, end, kind, depth + 1)
             fields[last] = (kind, item)
 
 
-def _value(data: bytes | memoryview, pos: int, end: int, kind: int) -> tuple[Any, int]:
+def _value(
+    data: bytes | memoryview, pos: int, end: int, kind: int, depth: int = 0
+) -> tuple[Any, int]:
     if kind in (TRUE, FALSE, BYTE):  # a bool inside a list, set or map: one byte
         if pos >= end:
             raise ThriftError("truncated")
@@ -140,7 +149,9 @@ def _value(data: bytes | memoryview, pos: int, end: int, kind: int) -> tuple[Any
         items = []
         for _ in range(size):
             item, pos = (
-                _struct(data, pos, end) if element == STRUCT else _value(data, pos, end, element)
+                _struct(data, pos, end, depth + 1)
+                if element == STRUCT
+                else _value(data, pos, end, element, depth + 1)
             )
             items.append(item)
         return (element, items), pos
@@ -153,12 +164,12 @@ def _value(data: bytes | memoryview, pos: int, end: int, kind: int) -> tuple[Any
         key, item, pos = data[pos] >> 4, data[pos] & 0x0F, pos + 1
         pairs = []
         for _ in range(size):
-            k, pos = _value(data, pos, end, key)
-            v, pos = _value(data, pos, end, item)
+            k, pos = _value(data, pos, end, key, depth + 1)
+            v, pos = _value(data, pos, end, item, depth + 1)
             pairs.append((k, v))
         return (key, item, pairs), pos
     if kind == STRUCT:
-        return _struct(data, pos, end)
+        return _struct(data, pos, end, depth + 1)
     raise ThriftError(f"unknown type {kind}")
 
 

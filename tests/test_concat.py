@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from steps import concat, layout, page_check, parquet, reduce
+from steps import concat, exit_codes, layout, page_check, parquet, reduce
 from steps.compute import compute_shard
 from steps.concat import ConcatenatedParquet, ConcatError, read_footer
 from steps.parquet import AlignedRowGroups
@@ -191,6 +191,38 @@ def test_a_damaged_page_header_fails_the_reduce_though_checksums_cover_only_page
     assert not (tmp_path / "mixed/r/result.parquet").exists()
 
 
+def test_a_dictionary_page_whose_count_is_wrong_fails_the_reduce_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The count a dictionary header gives is outside its checksum: a wrong one is damage,
+    said in one line naming the shard (not a traceback from closing the shard's map while
+    the error still held a view of it)."""
+    store = open_store(str(tmp_path))
+    spec = mixed(3, 50)
+    compute_all(store, spec, "r")
+    key = layout.shard_key("mixed", "r", 1, 3)
+    path = tmp_path / key
+    blob = bytearray(path.read_bytes())
+    metadata = pq.ParquetFile(path).metadata.row_group(1)
+    offset = next(
+        metadata.column(c).dictionary_page_offset
+        for c in range(metadata.num_columns)
+        if metadata.column(c).has_dictionary_page
+    )
+    header, end = decode_struct_at(bytes(blob), offset)
+    sub = dict(header[7][1])
+    sub[1] = (sub[1][0], sub[1][1] + 1)  # DictionaryPageHeader.num_values, one too many
+    damaged = encode_struct(header | {7: (header[7][0], sub)})
+    assert len(damaged) == end - offset
+    blob[offset:end] = damaged
+    path.write_bytes(bytes(blob))
+    argv = ["--spec", spec.to_json(), "--store", str(tmp_path), "--run-id", "r"]
+    assert reduce.main(argv) == exit_codes.FAILED
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{key} is damaged" in err and "dictionary page" in err
+    assert not (tmp_path / "mixed/r/result.parquet").exists()
+
+
 @pytest.mark.parametrize("shards,chunk_rows", [(3, 50), (7, 13)])
 def test_kept_rows_are_byte_identical_even_where_dictionaries_fall_back_to_plain(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shards: int, chunk_rows: int
@@ -356,3 +388,32 @@ def test_footer_and_header_integers_are_held_to_their_width_and_shortest_form() 
     padded = bytes([0x15, 0x82, 0x00, 0x00])  # 1, as two varint bytes
     with pytest.raises(ThriftError, match="shortest form"):
         decode_struct(padded)
+
+
+def test_a_struct_has_one_reading_field_ids_ascend_and_fit_an_i16() -> None:
+    """pyarrow's Thrift keeps 16 bits of a field id and the last of two equal ones: a footer
+    with either would read one way here and another there, so neither is accepted."""
+    from steps.thrift_compact import I32, ThriftError, decode_struct, encode_struct
+
+    assert decode_struct(encode_struct({1: (I32, 1), 32767: (I32, 1)})) == {
+        1: (I32, 1),
+        32767: (I32, 1),
+    }
+    beyond = encode_struct({1: (I32, 1)})[:-1] + bytes([I32, 0x80, 0x80, 0x04, 0x02, 0x00])
+    with pytest.raises(ThriftError, match="does not fit an i16"):
+        decode_struct(beyond)  # field 32768 (zigzag 65536), which 16 bits would read as -32768
+    repeated = bytes([0x15, 0x02]) + bytes([I32, 0x02, 0x04]) + b"\x00"  # field 1, field 1 again
+    with pytest.raises(ThriftError, match="ids must ascend"):
+        decode_struct(repeated)
+
+
+def test_nesting_deeper_than_thrifts_limit_is_refused_not_a_recursion_error() -> None:
+    from steps.thrift_compact import MAX_DEPTH, ThriftError, decode_struct, encode_struct
+
+    def nested(depth: int) -> bytes:  # field 1: a list of one struct, whose field 1 ... ends
+        return b"\x19\x1c" * depth + b"\x00" * (depth + 1)
+
+    assert encode_struct(decode_struct(nested(MAX_DEPTH // 2))) == nested(MAX_DEPTH // 2)
+    for depth in (MAX_DEPTH, 400, 5000):
+        with pytest.raises(ThriftError, match="nested too deeply"):
+            decode_struct(nested(depth))

@@ -5,6 +5,7 @@ reported, once the copies are waited for, and names what was being copied."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ def test_ranges_land_at_their_offsets_in_any_order_while_the_file_is_written_els
         copier = KernelCopy(target.fileno())
         # the first copy is made at once; the rest on the thread, the last range first
         assert copier.copy(source, 0, 1000, 4, "source")
-        assert copier.works is True
+        assert copier.works == {os.fstat(source).st_dev: True}
         assert copier.copy(source, 5000, 1 << 20, 4 + 5000, "source")
         assert copier.copy(source, 1000, 5000, 4 + 1000, "source")
         target.seek(4 + (1 << 20))
@@ -88,6 +89,52 @@ def test_files_the_kernel_cannot_copy_between_are_said_so_at_the_first_copy(
     copier.finish()
     for fd in (reader, writer, source):
         os.close(fd)
+
+
+def test_an_unexpected_error_on_the_thread_is_raised_not_lost_and_never_hangs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug's error (here an offset no file can have) stops the copies, yet the queue is
+    still drained, so the caller never blocks on it; `finish` raises it."""
+    monkeypatch.setattr(kernel_copy, "QUEUED", 1)
+    source, _ = source_file(tmp_path, 8192)
+    with (tmp_path / "target").open("wb") as target:
+        copier = KernelCopy(target.fileno())
+        assert copier.copy(source, 0, 4096, 0, "a")
+        assert copier.copy(source, 0, 4096, 1 << 63, "beyond any file")
+        for at in range(4096, 8192, 64):  # more than the queue holds
+            assert copier.copy(source, at, at + 64, at, "b")
+        with pytest.raises(CopyError) as failed:
+            copier.finish()
+    os.close(source)
+    assert failed.value.source == "beyond any file"
+    assert isinstance(failed.value.cause, OverflowError)
+
+
+def test_a_shard_on_a_file_system_the_kernel_cannot_copy_from_is_read_and_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each file system is asked once: a shard on another one (here tmpfs, linked into the
+    store) is merged through this process instead, into the very same file."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs /dev/shm on a file system of its own")
+    monkeypatch.setattr(parquet, "MIN_ROW_GROUP_ROWS", GROUP)
+    monkeypatch.setattr(parquet, "MAX_ROW_GROUP_ROWS", GROUP)
+    store = open_store(str(tmp_path / "store"))
+    spec = mixed(2, 64)
+    infos = compute_all(store, spec, "r")
+    last = sorted((tmp_path / "store").glob(f"{spec.name}/r/shards/*.parquet"))[-1]
+    moved = shm / f"ttg-test-{os.getpid()}-{last.name}"
+    shutil.move(last, moved)
+    try:
+        last.symlink_to(moved)
+        copied, encoded = tmp_path / "copied.parquet", tmp_path / "encoded.parquet"
+        reduce.concatenate_shards(store, spec, "r", infos, copied)
+        reduce.reencode_shards(store, spec, "r", infos, encoded)
+        assert copied.read_bytes() == encoded.read_bytes()
+    finally:
+        moved.unlink()
 
 
 def test_abandoned_copies_stop_and_leave_no_descriptor_open(tmp_path: Path) -> None:
