@@ -41,6 +41,7 @@ __all__ = [
     "HEADER_FIELDS",
     "LEVEL_ENCODINGS",
     "PAGE_KINDS",
+    "STATISTICS_FIELD",
     "SUB_HEADER_FIELDS",
     "check_group",
     "read_group",
@@ -74,6 +75,7 @@ def _check_pages(data: memoryview, offset: int, meta: Struct) -> None:
     end = offset + meta[META_TOTAL_COMPRESSED][1]
     values = uncompressed = 0
     kinds: dict[tuple[int, int], int] = {}  # (page type, encoding) -> pages
+    statistics = []  # each data page's, from its header (None where it has none)
     while offset < end:
         try:
             header, body = decode_struct_at(data, offset)
@@ -89,6 +91,7 @@ def _check_pages(data: memoryview, offset: int, meta: Struct) -> None:
             _check_dictionary(data[body : body + size], header, meta, column)
         else:
             values += header[page][1][1][1]
+            statistics.append(header[page][1].get(STATISTICS_FIELD[page]))
         kind = (header[1][1], header[page][1][ENCODING_FIELD[page]][1])
         kinds[kind] = kinds.get(kind, 0) + 1
         uncompressed += body - offset + header[PAGE_UNCOMPRESSED_SIZE][1]
@@ -98,6 +101,11 @@ def _check_pages(data: memoryview, offset: int, meta: Struct) -> None:
             f"column {column}: pages hold {values} values in {uncompressed} bytes, the footer "
             f"says {meta[META_NUM_VALUES][1]} in {meta[META_TOTAL_UNCOMPRESSED][1]}"
         )
+    # A page's statistics lie outside its checksum; the footer's, of the whole chunk, are
+    # sealed. Of a chunk of one data page (what TTG writes) they are the same.
+    chunk = meta.get(META_STATISTICS)
+    if len(statistics) == 1 and None not in (chunk, statistics[0]) and statistics[0] != chunk:
+        raise ConcatError(f"column {column}: a page's statistics unlike its column chunk's")
     if META_ENCODING_STATS in meta:
         stats = meta[META_ENCODING_STATS][1][1]
         recorded = {(s[1][1], s[2][1]): s[3][1] for s in stats}
@@ -148,6 +156,8 @@ SUB_HEADER_FIELDS = {
     PAGE_DATA_V2: {1: I32, 2: I32, 3: I32, 4: I32, 5: I32, 6: I32, 7: TRUE, 8: STRUCT},
 }
 ENCODING_FIELD = {PAGE_DATA_V1: 2, PAGE_DICTIONARY: 2, PAGE_DATA_V2: 4}
+STATISTICS_FIELD = {PAGE_DATA_V1: 5, PAGE_DATA_V2: 8}
+META_STATISTICS = 12  # ColumnMetaData.statistics
 LEVEL_ENCODINGS = {3}  # RLE: what pyarrow writes for v1 levels (BIT_PACKED is deprecated)
 
 

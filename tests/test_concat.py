@@ -223,6 +223,30 @@ def test_a_dictionary_page_whose_count_is_wrong_fails_the_reduce_in_one_line(
     assert not (tmp_path / "mixed/r/result.parquet").exists()
 
 
+def test_a_data_page_header_whose_statistics_were_edited_fails_the_reduce(
+    tmp_path: Path,
+) -> None:
+    """A page's min and max lie outside its checksum. A column chunk TTG writes is one data
+    page, whose statistics are then the chunk's, which the footer seal covers: an edit of
+    the page's is refused, not copied into a result re-encoding would not have written."""
+    store = open_store(str(tmp_path))
+    spec = mixed(3, 50)
+    compute_all(store, spec, "r")
+    key = layout.shard_key("mixed", "r", 1, 3)
+    path = tmp_path / key
+    column = pq.ParquetFile(path).metadata.row_group(1).column(6)  # `score`, copied whole
+    blob = bytearray(path.read_bytes())
+    header, body = decode_struct_at(bytes(blob), column.data_page_offset)
+    statistics = header[5][1][page_check.STATISTICS_FIELD[5]][1]
+    max_value = statistics[5][1]  # Statistics.max_value
+    at = bytes(blob).index(max_value, column.data_page_offset, body)
+    blob[at] ^= 0x40
+    path.write_bytes(bytes(blob))
+    with pytest.raises(reduce.ShardError, match=f"{key} is damaged: .*statistics unlike"):
+        reduce.reduce_run(store, spec, "r")
+    assert not (tmp_path / "mixed/r/result.parquet").exists()
+
+
 @pytest.mark.parametrize("shards,chunk_rows", [(3, 50), (7, 13)])
 def test_kept_rows_are_byte_identical_even_where_dictionaries_fall_back_to_plain(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shards: int, chunk_rows: int
