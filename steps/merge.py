@@ -82,10 +82,17 @@ def concatenate_shards(
         try:
             result.finish()
         except CopyError as exc:
-            if isinstance(exc.cause, SourceShortError):  # cut after its pages were checked
-                raise _damaged(exc.source, exc.cause) from None
-            raise exc.cause from None  # a file system's error is the store's to report
+            raise _copy_failure(exc) from None
     return result.rows
+
+
+def _copy_failure(exc: CopyError) -> Exception:
+    """What a failed kernel copy is: a shard cut short after its pages were checked is
+    damaged, and named; anything else (a file system's error) is raised as it is, for the
+    store to report."""
+    if isinstance(exc.cause, SourceShortError):
+        return _damaged(exc.source, exc.cause)
+    return exc.cause
 
 
 class _ShardReader:
@@ -118,8 +125,8 @@ class _ShardReader:
         try:
             if result.append_copy(self.fd, group, self.url):
                 return True
-        except CopyError as exc:  # the first copy, made at once: the shard ended short
-            raise _damaged(exc.source, exc.cause) from None
+        except CopyError as exc:  # the first copy, made at once
+            raise _copy_failure(exc) from None
         self.fd = None  # read and written from now on
         return False
 

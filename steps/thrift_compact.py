@@ -121,9 +121,7 @@ def _struct(data: bytes | memoryview, pos: int, end: int, depth: int) -> tuple[S
             fields[last] = (kind, item)
 
 
-def _value(
-    data: bytes | memoryview, pos: int, end: int, kind: int, depth: int = 0
-) -> tuple[Any, int]:
+def _value(data: bytes | memoryview, pos: int, end: int, kind: int, depth: int) -> tuple[Any, int]:
     if kind in (TRUE, FALSE, BYTE):  # a bool inside a list, set or map: one byte
         if pos >= end:
             raise ThriftError("truncated")
