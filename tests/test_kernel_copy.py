@@ -5,13 +5,15 @@ reported, once the copies are waited for, and names what was being copied."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from steps import kernel_copy, parquet, reduce
+from steps import kernel_copy, merge, parquet, reduce
 from steps.kernel_copy import CopyError, KernelCopy, SourceShortError
+from steps.spec import parse_spec
 from steps.store import open_store
 from tests.test_concat import GROUP, compute_all
 from tests.test_pipeline import mixed
@@ -173,3 +175,46 @@ def test_a_result_synced_as_it_is_copied_is_the_same_file(
     assert rows == reduce.reencode_shards(store, spec, "r", infos, encoded)
     assert copied.read_bytes() == encoded.read_bytes()
     assert synced, "no copy was synced while the merge went on"
+
+
+def mapped_kib(path: Path) -> int:
+    """This process's resident KiB of its maps of `path` (/proc/self/smaps)."""
+    resident, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        if re.match(r"[0-9a-f]+-[0-9a-f]+ ", line):  # a map's first line: its range, ... path
+            inside = line.rstrip().endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            resident += int(line.split()[1])
+    return resident
+
+
+def test_the_pages_reduce_checks_do_not_stay_in_its_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shard's pages are checked through a map of it, and every page read counts in the
+    process's RSS until it is dropped (a 10^8-row shard took reduce to 700 MiB): once a row
+    group is checked its pages leave, so the map never holds much more than one group."""
+    monkeypatch.setattr(parquet, "MAX_ROW_GROUP_ROWS", 1 << 14)  # ~0.4 MB a group
+    spec = parse_spec(
+        {
+            "name": "noise",
+            "function": "steps.kernels:rosenbrock",
+            "shards": 1,
+            "samples": 600_000,
+            "space": {"x": {"uniform": [0.0, 1.0]}, "y": {"normal": [0.0, 1.0]}},
+        }
+    )
+    store = open_store(str(tmp_path / "store"))
+    infos = compute_all(store, spec, "r")
+    (shard,) = (tmp_path / "store").glob("noise/r/shards/*.parquet")
+    assert shard.stat().st_size > 12 << 20  # random floats: incompressible
+    resident: list[int] = []
+    close = merge._ShardReader.close
+
+    def measured(reader: merge._ShardReader) -> None:
+        resident.append(mapped_kib(shard.resolve()))
+        close(reader)
+
+    monkeypatch.setattr(merge._ShardReader, "close", measured)
+    reduce.concatenate_shards(store, spec, "r", infos, tmp_path / "result.parquet")
+    assert resident and resident[0] < 2 << 10, f"{resident[0]} KiB of the shard stayed mapped"
