@@ -4,8 +4,9 @@ sized for the pod.
 Dictionaries only for grid axes and strings: for high-cardinality floats pyarrow's default
 dictionary about doubles the cost of a write. Row groups are sized by bytes, a power of two
 of rows of about ROW_GROUP_BYTES, from the schema alone, because a writer and reduce each hold
-one in memory (2^20-row groups peaked reduce at 294 MB on the default sweep, over the pod's
-256Mi; 2^17 at 171 MB), and so the result does not depend on how the sweep was sharded.
+one in memory, and so the result does not depend on how the sweep was sharded. 8 MiB, not 4:
+every row group costs its dictionaries anew, and at 4 MiB a shard took ~20% longer to write
+(docs/scaling.md); reduce of a 10^8-row shard peaks at 126 MiB either way.
 Compute writes its shard in those same row groups, aligned from `param_id` 0, each encoded from
 one contiguous table, so reduce can copy them into the result byte for byte (steps/concat.py).
 
@@ -77,7 +78,7 @@ def writer_settings(spec: Spec, schema: pa.Schema) -> dict[str, Any]:
     }
 
 
-LAYOUT_VERSION = 2  # bump when how compute cuts or encodes row groups changes
+LAYOUT_VERSION = 3  # bump when how compute cuts or encodes row groups changes
 
 
 def writer_fingerprint(spec: Spec, schema: pa.Schema) -> str:
@@ -93,7 +94,7 @@ def open_writer(where: Path | pa.NativeFile, schema: pa.Schema, spec: Spec) -> p
     )
 
 
-ROW_GROUP_BYTES = 4 << 20
+ROW_GROUP_BYTES = 8 << 20
 MIN_ROW_GROUP_ROWS = MIN_SHARD_ALIGNMENT
 MAX_ROW_GROUP_ROWS = MAX_SHARD_ALIGNMENT  # shard boundaries fall on every row-group boundary
 ASSUMED_VARIABLE_WIDTH = 32  # bytes per value of a string or binary column

@@ -46,12 +46,13 @@ _TWO_POW_53 = float(1 << 53)
 
 
 # Shards start on multiples of a power of two of at most this many rows, the largest row
-# group the result can have (steps/parquet.py): then, once shards hold eight row groups or
+# group the result can have (steps/parquet.py): then, once shards hold four row groups or
 # more, no result row group straddles two shards, and reduce can copy every shard whole,
-# on S3 server-side (steps/compose.py). Alignment costs balance only: at most 1/8.
+# on S3 server-side (steps/compose.py). Alignment costs balance only: at most 1/4. Four, not
+# eight: with row groups twice as large the same shards stay seamless (docs/scaling.md).
 # Below the smallest row group (MIN_SHARD_ALIGNMENT rows) alignment would gain nothing.
 MAX_SHARD_ALIGNMENT, MIN_SHARD_ALIGNMENT = 1 << 20, 1 << 10
-SHARD_ALIGNMENT_UNITS = 8  # alignment units per shard, at least
+SHARD_ALIGNMENT_UNITS = 4  # alignment units per shard, at least
 MAX_TABLED_POINTS = 1 << 17  # an axis this long or shorter is decoded from a table of its points
 
 
@@ -64,7 +65,7 @@ def shard_alignment(count: int, rows: int) -> int:
 
 def shard_range(index: int, count: int, rows: int) -> tuple[int, int]:
     """Contiguous `[start, stop)` of shard `index`, on multiples of `shard_alignment`: shards
-    differ by at most one alignment unit (at most an eighth of a shard), and by at most
+    differ by at most one alignment unit (at most a quarter of a shard), and by at most
     one row where the space is too small to align."""
     if not 0 <= index < count:
         raise ValueError(f"shard index {index} is outside 0..{count - 1}")

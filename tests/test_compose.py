@@ -28,8 +28,8 @@ from steps.store import Store, StoreError, open_store
 from steps.store_s3 import S3Store
 from tests.conftest import S3Server
 
-# 3 shards of 1,050,000 rows, ~9.8 MB each: over S3's 5 MiB part minimum, and eight row
-# groups of 2^17 rows or more each, so cut on row-group boundaries (steps/space.py)
+# 3 shards of 1,050,000 rows, ~9.8 MB each: over S3's 5 MiB part minimum, and four row
+# groups of 2^18 rows or more each, so cut on row-group boundaries (steps/space.py)
 BIG = {
     "name": "big",
     "function": "steps.kernels:rosenbrock",

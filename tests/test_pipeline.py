@@ -58,8 +58,8 @@ def test_result_row_groups_are_sized_by_bytes_not_rows() -> None:
         [("param_id", pa.int64()), ("x", pa.float64()), ("y", pa.float64()), ("f", pa.float64())]
     )
     wide = pa.schema([(f"c{i}", pa.float64()) for i in range(64)])
-    assert parquet.row_group_rows(narrow) == 1 << 17  # 32 bytes a row, ~4 MiB a group
-    assert parquet.row_group_rows(wide) == 1 << 13
+    assert parquet.row_group_rows(narrow) == 1 << 18  # 32 bytes a row, ~8 MiB a group
+    assert parquet.row_group_rows(wide) == 1 << 14
     assert (
         parquet.row_group_rows(pa.schema([("s", pa.string())] * 4096)) == parquet.MIN_ROW_GROUP_ROWS
     )

@@ -229,7 +229,7 @@ SHARDINGS = [
 
 
 @pytest.mark.parametrize("rows,count", SHARDINGS)
-def test_shard_ranges_are_contiguous_nonempty_and_balanced_within_an_eighth(
+def test_shard_ranges_are_contiguous_nonempty_and_balanced_within_a_quarter(
     rows: int, count: int
 ) -> None:
     ranges = [shard_range(i, count, rows) for i in range(count)]
@@ -237,7 +237,7 @@ def test_shard_ranges_are_contiguous_nonempty_and_balanced_within_an_eighth(
     assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
     sizes = [stop - start for start, stop in ranges]
     assert min(sizes) >= 1
-    assert max(sizes) - min(sizes) <= max(1, max(sizes) // 8)
+    assert max(sizes) - min(sizes) <= max(1, max(sizes) // 4)
 
 
 @pytest.mark.parametrize("rows,count", SHARDINGS)
@@ -247,15 +247,15 @@ def test_shards_start_on_every_row_group_boundary_they_can(rows: int, count: int
     assert unit == 1 or unit >= MIN_ROW_GROUP_ROWS  # smaller units align no row group
     starts = [shard_range(i, count, rows)[0] for i in range(count)]
     assert all(start % unit == 0 for start in starts)
-    # shards hold eight units or more (the last may end in a partial one), so a row group of
+    # shards hold four units or more (the last may end in a partial one), so a row group of
     # at most `unit` rows (a power of two: steps/parquet.py) never straddles two shards
     sizes = [b - a for a, b in itertools.pairwise([*starts, rows])]
-    assert unit == 1 or (min(sizes[:-1], default=8 * unit) >= 8 * unit and sizes[-1] > 7 * unit)
+    assert unit == 1 or (min(sizes[:-1], default=4 * unit) >= 4 * unit and sizes[-1] > 3 * unit)
 
 
 def test_the_default_sweep_is_cut_on_its_row_groups() -> None:
-    # Rosenbrock's four 8-byte columns make row groups of 2^17 rows: shards are whole groups
-    assert shard_alignment(8, 10_004_569) == 1 << 17
+    # Rosenbrock's four 8-byte columns make row groups of 2^18 rows: shards are whole groups
+    assert shard_alignment(8, 10_004_569) == 1 << 18
 
 
 # --- edge values decode exactly -------------------------------------------------------------
