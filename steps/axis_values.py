@@ -53,7 +53,7 @@ def extremes(axis: Axis) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         if axis.kind in ("linspace", "logspace"):
             num = int(axis.args[2])
-            index = np.unique(np.array([0, max(num - 2, 0), num - 1], dtype=np.int64))
+            index = np.array(sorted({0, max(num - 2, 0), num - 1}), dtype=np.int64)
             return grid_values(axis, index)
         if axis.kind in ("uniform", "loguniform", "normal"):
             # normal: radius 0 and the largest radius, with cosine +1 (u2 = 0) and -1 (u2 = 0.5)

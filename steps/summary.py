@@ -117,6 +117,20 @@ def _is_numeric(dtype: pa.DataType) -> bool:
     )
 
 
+def _may_join(stats: ColumnStats | None, objective: Objective, worst: Any) -> bool:
+    """Whether a row of a chunk could join a top k whose k-th value is `worst`: not if the
+    chunk's best number is worse (most chunks, once k rows are known), which its statistics
+    tell without another pass over the column."""
+    if worst is None or stats is None or not ranked(worst):
+        return True
+    if stats.count == 0:  # no number at all: nothing to rank
+        return False
+    best = stats.min if objective.goal == "min" else stats.max
+    if not ranked(best):
+        return True
+    return bool(best <= worst) if objective.goal == "min" else bool(best >= worst)
+
+
 def _pick(choose: Any, a: Any, b: Any) -> Any:
     if a is None:
         return b
@@ -137,11 +151,10 @@ class PartialSummary:
         worst = None  # once k rows are known, only rows at least as good can join them
         if objective and len(self.top) >= objective.top_k:
             worst = self.top[objective.top_k - 1][objective.column]
-        chunk = PartialSummary(
-            rows=table.num_rows,
-            columns={name: ColumnStats.of(table[name]) for name in table.column_names},
-            top=top_rows(table, objective, worst) if objective else [],
-        )
+        columns = {name: ColumnStats.of(table[name]) for name in table.column_names}
+        chunk = PartialSummary(rows=table.num_rows, columns=columns)
+        if objective and _may_join(columns.get(objective.column), objective, worst):
+            chunk.top = top_rows(table, objective, worst)
         merged = self.merge(chunk, objective)
         self.rows, self.columns, self.top = merged.rows, merged.columns, merged.top
 
