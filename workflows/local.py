@@ -76,7 +76,7 @@ def execute(
 ) -> ExecutionResult:
     """Check `manifest` completely, then run it; `ManifestError` means nothing ran.
 
-    `warm_server`: a `workflows.warm_client.launch` already started for this run (else the run
+    `warm_server`: a `workflows.warm.launch` already started for this run (else the run
     starts one when its first `python -m` task is ready); it is stopped when the run ends.
     `timeout`: seconds the whole run may take, like ``spec.activeDeadlineSeconds`` (the
     earlier of the two applies)."""

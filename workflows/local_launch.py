@@ -23,8 +23,8 @@ from workflows.manifest import (
     shown,
 )
 from workflows.retries import Attempt
-from workflows.warm import eligible
-from workflows.warm_client import WarmInterpreter, WarmStartError, WarmTask, discard, launch
+from workflows.warm import eligible, launch
+from workflows.warm_client import WarmInterpreter, WarmStartError, WarmTask, discard
 
 __all__ = [
     "KILL_GRACE_SECONDS",

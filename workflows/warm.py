@@ -18,10 +18,12 @@ import runpy
 import select
 import selectors
 import signal
+import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from steps.exit_codes import exit_now
@@ -32,6 +34,7 @@ __all__ = [
     "READY_SECONDS",
     "STARTUP_VARIABLES",
     "eligible",
+    "launch",
     "main",
     "run_task",
     "serve",
@@ -64,6 +67,26 @@ def eligible(argv: tuple[str, ...], env: Mapping[str, str]) -> str | None:
         if name.startswith(STARTUP_VARIABLES) and env.get(name) != os.environ.get(name):
             return None
     return argv[2]
+
+
+def launch(modules: Iterable[str]) -> subprocess.Popen[bytes] | None:
+    """Start a server now, so it imports while the caller does other work (`run` starts one
+    before anything else); None if warm start is off or the server cannot start. Here, not
+    in workflows/warm_client.py, so that starting it waits for neither asyncio nor rich:
+    its imports are the first task's critical path."""
+    if os.environ.get("TTG_WARM_START", "1") == "0" or not hasattr(os, "pidfd_open"):
+        return None
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "workflows.warm", *sorted(set(modules))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # tasks write to their logs; nothing of the server's shows
+            start_new_session=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+    except OSError:
+        return None
 
 
 # -- the server (runs in its own process) -------------------------------------------------

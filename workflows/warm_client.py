@@ -12,37 +12,17 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from workflows.warm import READY_SECONDS
 
-__all__ = ["WarmInterpreter", "WarmStartError", "WarmTask", "discard", "launch"]
+__all__ = ["WarmInterpreter", "WarmStartError", "WarmTask", "discard"]
 
 
 class WarmStartError(Exception):
     """The warm interpreter could not start a task (the executor then starts it cold)."""
-
-
-def launch(modules: Iterable[str]) -> subprocess.Popen[bytes] | None:
-    """Start a server now, so it imports while the caller does other work (`run` starts one
-    before it renders); None if warm start is off or the server cannot start."""
-    if os.environ.get("TTG_WARM_START", "1") == "0" or not hasattr(os, "pidfd_open"):
-        return None
-    try:
-        return subprocess.Popen(
-            [sys.executable, "-m", "workflows.warm", *sorted(set(modules))],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,  # tasks write to their logs; nothing of the server's shows
-            start_new_session=True,
-            cwd=Path(__file__).resolve().parent.parent,
-        )
-    except OSError:
-        return None
 
 
 @dataclass(frozen=True)
