@@ -76,13 +76,14 @@ class ColumnStats:
         # Every value as float64 (an int64 beyond 2**53 rounds), in numpy's pairwise order: the
         # last bits may differ from pyarrow's sum, as they do between shardings (the mean is
         # approximate, module docstring); so may the sign of a zero min or max of 0.0 and -0.0
-        total = values.sum(dtype=np.float64)
-        if values.dtype.kind == "f" and not np.isfinite(total):
-            nan = np.isnan(values)
-            stats.nans = int(np.count_nonzero(nan))
-            if stats.nans:
-                values = values[~nan]
-                total = values.sum(dtype=np.float64)
+        with np.errstate(invalid="ignore"):  # inf + -inf: NaN, the mean of such a column
+            total = values.sum(dtype=np.float64)
+            if values.dtype.kind == "f" and not np.isfinite(total):
+                nan = np.isnan(values)
+                stats.nans = int(np.count_nonzero(nan))
+                if stats.nans:
+                    values = values[~nan]
+                    total = values.sum(dtype=np.float64)
         stats.count = len(values)
         if stats.count:
             stats.min, stats.max = values.min().item(), values.max().item()

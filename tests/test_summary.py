@@ -44,6 +44,35 @@ def test_top_k_over_chunks_equals_top_k_over_all_rows(
     assert [row["param_id"] for row in summary.top] == [i for _, i in ranked[:k]]
 
 
+numbers = st.sampled_from([-1.0, 0.0, 0.5, 2.0, math.inf, -math.inf, math.nan])
+integers = st.sampled_from([-(2**63), -1, 0, 2**53, 2**53 + 1, 2**63 - 1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    column=st.one_of(
+        st.lists(numbers, min_size=1, max_size=60), st.lists(integers, min_size=1, max_size=60)
+    ),
+    cuts=st.lists(st.integers(1, 60), max_size=6),
+    goal=st.sampled_from(["min", "max"]),
+    k=st.integers(1, 8),
+)
+def test_top_k_of_columns_without_nulls_equals_top_k_over_all_rows(
+    column: list[float] | list[int], cuts: list[int], goal: Literal["min", "max"], k: int
+) -> None:
+    """Infinities rank, NaN never does, and integers beyond 2**53 compare exactly (as floats,
+    two of them could tie and be ranked by `param_id` instead)."""
+    objective = Objective(column="f", goal=goal, top_k=k)
+    table = pa.table({"param_id": pa.array(range(len(column)), pa.int64()), "f": column})
+    summary = PartialSummary()
+    start = 0
+    for stop in [*sorted(c for c in cuts if c < len(column)), len(column)]:
+        summary.add(table.slice(start, stop - start), objective)
+        start = stop
+    ranked = sorted((-f if goal == "max" else f, i) for i, f in enumerate(column) if f == f)
+    assert [row["param_id"] for row in summary.top] == [i for _, i in ranked[:k]]
+
+
 def spec_keeping(keep: dict[str, Any], goal: str = "min") -> Spec:
     return parse_spec(
         {
