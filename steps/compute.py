@@ -48,7 +48,7 @@ from steps.stages import (
     total_shards,
 )
 from steps.store import ObjectNotFoundError, Store, StoreError
-from steps.summary import PartialSummary
+from steps.summary import ColumnStats, PartialSummary
 
 __all__ = [
     "ShardOutcome",
@@ -154,7 +154,9 @@ def compute_shard(
                 table = chunk_table(
                     spec, space, function, index, chunk_start, chunk_stop, stage.number
                 )
-                summary.add(table, spec.objective)  # over every computed row, kept or not
+                # over every computed row, kept or not; `param_id` is [chunk_start, chunk_stop)
+                ids = ColumnStats.of_ids(chunk_start, chunk_stop)
+                summary.add(table, spec.objective, known={"param_id": ids})
                 if writer is None:
                     writer = open_writer(path, table.schema, spec)
                     # Kept subsets are not param_id ranges: their groups just count rows.

@@ -180,3 +180,14 @@ def test_statistics_of_numbers_agree_with_pyarrow_compute(values: list) -> None:
         assert stats.sum == pytest.approx(expected, rel=1e-12)
     else:
         assert (stats.min, stats.max, stats.sum) == (None, None, 0.0)
+
+
+@pytest.mark.parametrize("start,stop", [(0, 0), (0, 1), (5, 262_149), (10**9, 10**9 + 262_144)])
+def test_param_id_statistics_by_arithmetic_are_those_of_the_column(start: int, stop: int) -> None:
+    column = pa.array(np.arange(start, stop, dtype=np.int64))
+    assert ColumnStats.of_ids(start, stop) == ColumnStats.of(column)
+
+
+def test_param_id_sums_are_exact_where_a_float_pass_would_round() -> None:
+    start, stop = 2**50, 2**50 + 4096  # partial sums beyond 2**53
+    assert ColumnStats.of_ids(start, stop).sum == float(sum(range(start, stop)))
