@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from steps import exit_codes, layout
+from steps.allocator import keep_freed_memory
 from steps.cli import spec_and_store, step_parser, write_outputs
 from steps.fingerprint import (
     CodeFingerprint,
@@ -337,6 +338,7 @@ def _centres(spec: Spec, shard: int, text: str) -> Centres:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    keep_freed_memory()
     try:
         spec, store = spec_and_store(args)
         if args.shards is not None and args.shards != spec.shards:
