@@ -94,7 +94,7 @@ class ColumnStats:
         # Every value as float64 (an int64 beyond 2**53 rounds), in numpy's pairwise order: the
         # last bits may differ from pyarrow's sum, as they do between shardings (the mean is
         # approximate, module docstring); so may the sign of a zero min or max of 0.0 and -0.0
-        with np.errstate(invalid="ignore"):  # inf + -inf: NaN, the mean of such a column
+        with np.errstate(invalid="ignore", over="ignore"):  # inf + -inf: NaN; 1e308 + 1e308: inf
             total = values.sum(dtype=np.float64)
             if values.dtype.kind == "f" and not np.isfinite(total):
                 nan = np.isnan(values)
@@ -294,7 +294,9 @@ def top_rows(
     column = table[objective.column]
     if worst is not None:  # a comparison drops nulls and NaNs too, and most rows at once
         better = pc.less_equal if objective.goal == "min" else pc.greater_equal
-        kept = better(column, worst)  # NaN compares false, null is dropped
+        # NaN compares false, null is dropped; `worst` typed as the column (a uint64 beyond
+        # int64's range is no int64 scalar)
+        kept = better(column, pa.scalar(worst, column.type))
         if not pc.any(kept).as_py():  # most chunks, once k rows are known: nothing to filter
             return []
         table = table.filter(kept)

@@ -191,3 +191,19 @@ def test_param_id_statistics_by_arithmetic_are_those_of_the_column(start: int, s
 def test_param_id_sums_are_exact_where_a_float_pass_would_round() -> None:
     start, stop = 2**50, 2**50 + 4096  # partial sums beyond 2**53
     assert ColumnStats.of_ids(start, stop).sum == float(sum(range(start, stop)))
+
+
+@pytest.mark.parametrize("goal", ["min", "max"])
+def test_top_k_of_uint64_beyond_int64_is_ranked_not_a_traceback(
+    goal: Literal["min", "max"],
+) -> None:
+    values = [2**63 + v for v in (5, 1, 7, 3, 9, 0, 2**63 - 1, 4)]
+    table = pa.table(
+        {"param_id": pa.array(range(len(values)), pa.int64()), "f": pa.array(values, pa.uint64())}
+    )
+    objective = Objective(column="f", goal=goal, top_k=3)
+    summary = PartialSummary()
+    for start in range(0, len(values), 2):
+        summary.add(table.slice(start, 2), objective)
+    best = sorted(values, reverse=goal == "max")[:3]
+    assert [row["f"] for row in summary.top] == best
