@@ -12,8 +12,6 @@ TRIM_THRESHOLD of freed heap stays. Peak RSS of a function of many temporaries, 
 
 from __future__ import annotations
 
-import ctypes
-
 __all__ = ["MMAP_THRESHOLD", "TRIM_THRESHOLD", "keep_freed_memory"]
 
 # glibc's mallopt parameters (malloc.h) and the values set.
@@ -25,6 +23,8 @@ TRIM_THRESHOLD = 32 << 20  # a free heap top up to this size is kept for the nex
 def keep_freed_memory() -> bool:
     """Apply the policy to this process; False where the C library has no `mallopt`
     (not glibc), which then keeps its own."""
+    import ctypes  # here: `python -m steps.compute --help` need not load it (3 ms)
+
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (AttributeError, OSError, TypeError):  # TypeError: no CDLL(None) on Windows
