@@ -20,6 +20,18 @@ from steps.summary import ColumnStats, PartialSummary
 values = st.one_of(st.none(), st.just(math.nan), st.sampled_from([-1.0, 0.0, 0.5, 2.0, math.inf]))
 
 
+def summary_over_chunks(column: list[Any], cuts: list[int], objective: Objective) -> PartialSummary:
+    """The summary of `column` as `f`, `param_id` its position, added chunk by chunk where
+    `cuts` says."""
+    table = pa.table({"param_id": pa.array(range(len(column)), pa.int64()), "f": column})
+    summary = PartialSummary()
+    start = 0
+    for stop in [*sorted(c for c in cuts if c < len(column)), len(column)]:
+        summary.add(table.slice(start, stop - start), objective)
+        start = stop
+    return summary
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     column=st.lists(values, min_size=1, max_size=60),
@@ -30,13 +42,7 @@ values = st.one_of(st.none(), st.just(math.nan), st.sampled_from([-1.0, 0.0, 0.5
 def test_top_k_over_chunks_equals_top_k_over_all_rows(
     column: list[float | None], cuts: list[int], goal: Literal["min", "max"], k: int
 ) -> None:
-    objective = Objective(column="f", goal=goal, top_k=k)
-    table = pa.table({"param_id": pa.array(range(len(column)), pa.int64()), "f": column})
-    summary = PartialSummary()
-    start = 0
-    for stop in [*sorted(c for c in cuts if c < len(column)), len(column)]:
-        summary.add(table.slice(start, stop - start), objective)
-        start = stop
+    summary = summary_over_chunks(column, cuts, Objective(column="f", goal=goal, top_k=k))
     sign = 1 if goal == "min" else -1
     ranked = sorted(
         (sign * f, i) for i, f in enumerate(column) if f is not None and not math.isnan(f)
@@ -62,13 +68,7 @@ def test_top_k_of_columns_without_nulls_equals_top_k_over_all_rows(
 ) -> None:
     """Infinities rank, NaN never does, and integers beyond 2**53 compare exactly (as floats,
     two of them could tie and be ranked by `param_id` instead)."""
-    objective = Objective(column="f", goal=goal, top_k=k)
-    table = pa.table({"param_id": pa.array(range(len(column)), pa.int64()), "f": column})
-    summary = PartialSummary()
-    start = 0
-    for stop in [*sorted(c for c in cuts if c < len(column)), len(column)]:
-        summary.add(table.slice(start, stop - start), objective)
-        start = stop
+    summary = summary_over_chunks(column, cuts, Objective(column="f", goal=goal, top_k=k))
     ranked = sorted((-f if goal == "max" else f, i) for i, f in enumerate(column) if f == f)
     assert [row["param_id"] for row in summary.top] == [i for _, i in ranked[:k]]
 
