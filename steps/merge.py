@@ -122,7 +122,8 @@ class _ShardReader:
         start, stop = span(group)
         with memoryview(self._map)[start:stop] as view:
             self._read(lambda: check_group(view, group))
-        _unmap_pages(self._map, start, stop)
+        mapped = self._map
+        self._read(lambda: _unmap_pages(mapped, start, stop))
         try:
             if result.append_copy(self.fd, group, self.url):
                 return True

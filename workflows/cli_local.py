@@ -80,16 +80,15 @@ def add_commands(sub: argparse._SubParsersAction[CliParser]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from workflows.warm import launch
+    from workflows.warm import discard, launch
 
     # The tasks fork from a warm interpreter; it imports numpy and pyarrow while we render
     # (and the S3 client, 0.2 s a task otherwise, for an S3 store).
     modules = [defaults.COMPUTE_MODULE, defaults.REDUCE_MODULE]
     server = launch([*modules, "steps.store_s3"] if args.store.startswith("s3://") else modules)
-    from workflows.terminal import make_console
-    from workflows.warm_client import discard
-
     try:
+        from workflows.terminal import make_console  # rich: after the server is started
+
         return _run(args, make_console(), server)
     finally:
         if server is not None:

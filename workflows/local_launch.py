@@ -23,8 +23,8 @@ from workflows.manifest import (
     shown,
 )
 from workflows.retries import Attempt
-from workflows.warm import eligible, launch
-from workflows.warm_client import WarmInterpreter, WarmStartError, WarmTask, discard
+from workflows.warm import discard, eligible, launch
+from workflows.warm_client import WarmInterpreter, WarmStartError, WarmTask
 
 __all__ = [
     "KILL_GRACE_SECONDS",

@@ -33,6 +33,7 @@ __all__ = [
     "OWN_PACKAGE",
     "READY_SECONDS",
     "STARTUP_VARIABLES",
+    "discard",
     "eligible",
     "launch",
     "main",
@@ -72,8 +73,8 @@ def eligible(argv: tuple[str, ...], env: Mapping[str, str]) -> str | None:
 def launch(modules: Iterable[str]) -> subprocess.Popen[bytes] | None:
     """Start a server now, so it imports while the caller does other work (`run` starts one
     before anything else); None if warm start is off or the server cannot start. Here, not
-    in workflows/warm_client.py, so that starting it waits for neither asyncio nor rich:
-    its imports are the first task's critical path."""
+    in workflows/warm_client.py, so that starting it (and `discard`) waits for neither
+    asyncio nor rich: its imports are the first task's critical path."""
     if os.environ.get("TTG_WARM_START", "1") == "0" or not hasattr(os, "pidfd_open"):
         return None
     try:
@@ -87,6 +88,17 @@ def launch(modules: Iterable[str]) -> subprocess.Popen[bytes] | None:
         )
     except OSError:
         return None
+
+
+def discard(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server that got no tasks (a run refused, or one without `python -m` tasks)
+    at once; a server that served a run has already exited and is only reaped."""
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    for pipe in (process.stdin, process.stdout):
+        if pipe is not None:
+            pipe.close()
 
 
 # -- the server (runs in its own process) -------------------------------------------------

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from workflows.warm import READY_SECONDS
 
-__all__ = ["WarmInterpreter", "WarmStartError", "WarmTask", "discard"]
+__all__ = ["WarmInterpreter", "WarmStartError", "WarmTask"]
 
 
 class WarmStartError(Exception):
@@ -122,17 +122,6 @@ class WarmInterpreter:
         await _reap(self.process)
         with contextlib.suppress(Exception):
             await self._reader
-
-
-def discard(process: subprocess.Popen[bytes]) -> None:
-    """Stop a server that got no tasks (a run refused, or one without `python -m` tasks)
-    at once; a server that served a run has already exited and is only reaped."""
-    if process.poll() is None:
-        process.kill()
-    process.wait()
-    for pipe in (process.stdin, process.stdout):
-        if pipe is not None:
-            pipe.close()
 
 
 async def _reap(process: subprocess.Popen[bytes], seconds: float = 10) -> None:
