@@ -4,10 +4,12 @@ A numpy function allocates its arrays anew for every chunk (the inputs' copies, 
 temporary, each output: 2 MiB apiece at the default 262,144 rows). glibc serves an array
 that large with a fresh `mmap` and unmaps it when freed, or trims the heap under it, so every
 chunk faults in and zeroes its memory again: Rosenbrock's call took 5.1 ms a chunk that way
-and 0.9 ms with its arrays recycled (docs/scaling.md). The policy is bounded so that memory
-is not: arrays over MMAP_THRESHOLD are still mapped and given back at once, and at most
-TRIM_THRESHOLD of freed heap stays. Peak RSS of a function of many temporaries, measured:
-153 MiB instead of 151 at the default chunk_rows, 232 instead of 238 at 2,000,000.
+and 0.9 ms with its arrays recycled (one-off timings; the bench entry that backs the whole is
+`run` against the floor, docs/scaling.md). The policy is bounded so that memory is not:
+arrays over MMAP_THRESHOLD are still mapped and given back at once, and at most
+TRIM_THRESHOLD of freed heap stays (tests/test_allocator.py). Peak RSS of a function of many
+temporaries, one-off: 153 MiB instead of 151 at the default chunk_rows, 232 instead of 238
+at 2,000,000.
 """
 
 from __future__ import annotations

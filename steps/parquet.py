@@ -99,7 +99,7 @@ MIN_ROW_GROUP_ROWS = MIN_SHARD_ALIGNMENT
 MAX_ROW_GROUP_ROWS = MAX_SHARD_ALIGNMENT  # shard boundaries fall on every row-group boundary
 # Bytes per value of a string or binary column, whose real width is unknown until written:
 # 64 keeps such a schema's groups to the rows they had at 4 MiB and 32 bytes (a 600-byte
-# string output peaked compute at 231 MiB so, and at 323 MiB with twice the rows).
+# string output peaked compute at 231 MiB so, and at 323 MiB with twice the rows: one-off).
 ASSUMED_VARIABLE_WIDTH = 64
 
 

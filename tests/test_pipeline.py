@@ -63,6 +63,10 @@ def test_result_row_groups_are_sized_by_bytes_not_rows() -> None:
     assert (
         parquet.row_group_rows(pa.schema([("s", pa.string())] * 4096)) == parquet.MIN_ROW_GROUP_ROWS
     )
+    # a string's width is a guess (64 bytes): a schema with text keeps the groups of 2^16
+    # rows it had with 4 MiB groups and 32-byte strings, whose memory was measured
+    texts = pa.schema([("param_id", pa.int64()), ("x", pa.float64()), ("s", pa.string())])
+    assert parquet.row_group_rows(texts) == 1 << 16
 
 
 def test_the_result_holds_every_row_in_param_id_order_with_typed_columns(tmp_path: Path) -> None:
