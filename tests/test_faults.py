@@ -580,11 +580,14 @@ def test_a_write_into_a_read_only_store_says_so_instead_of_failing_in_its_cleanu
 
 
 def test_resume_removes_the_temp_files_of_writers_that_were_killed(tmp_path: Path) -> None:
-    spec_path = write_spec(tmp_path, shards=2, rows=400)
+    # Two waves of two shards: once a first shard is there, the run is 0.3 s from its end
+    # (one wave of two it was ~0.1 s: the reduce, and the kill often came after it)
+    spec_path = write_spec(tmp_path, shards=4, rows=800)
     store_dir = tmp_path / "runs"
     run = start_run(spec_path, store_dir, "killed")
     wait_until(lambda: len(shard_files(store_dir, "killed")) >= 1, what="a first shard")
     kill_tree(run)
+    assert not (store_dir / "slow/killed/_SUCCESS").exists(), "the run ended before the kill"
     # A reduce killed mid-write: a real writer process, SIGKILLed while its temp file is open.
     writer = subprocess.run(
         [
